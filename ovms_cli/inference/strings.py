@@ -1,0 +1,33 @@
+"""String tensors: to and from the 2-D U8 form that OVMS uses for models without a string type.
+
+A batch of N strings becomes a U8 tensor ``[N, W]``, ``W`` = longest + 1, each row the string
+followed by zero bytes (spec §7.5). U8 rank-2 outputs whose public name ends in ``_string`` go
+back to one string per row, cut at the first zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ovms_cli.errors import InvalidInput
+from ovms_cli.inference.request import Array
+
+MAX_BYTES = 1 << 30
+STRING_OUTPUT_SUFFIX = "_string"
+
+
+def strings_to_u8_2d(strings: Array, name: str) -> Array:
+    items = [bytes(s) if not isinstance(s, str) else s.encode() for s in strings.reshape(-1)]
+    if not items:
+        raise InvalidInput("Invalid input batch size", f"Expected: > 0; Actual: 0; input name: {name}")
+    width = max(len(s) for s in items) + 1
+    if len(items) * width > MAX_BYTES:
+        raise InvalidInput("Maximum 2D array after string conversion exceeded 1GB", f"input name: {name}")
+    padded = b"".join(s.ljust(width, b"\0") for s in items)
+    return np.frombuffer(padded, dtype=np.uint8).reshape(len(items), width)
+
+
+def u8_2d_to_strings(array: Array) -> Array:
+    out = np.empty(array.shape[0], dtype=object)
+    out[:] = [row.tobytes().split(b"\0", 1)[0] for row in array]
+    return out

@@ -1,0 +1,72 @@
+"""Tiny models the tests build themselves: OpenVINO IR through the opset API, ONNX through `onnx`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import openvino as ov
+import openvino.opset13 as ops
+from onnx import TensorProto, helper
+
+
+def affine_model() -> ov.Model:
+    """``scaled = input * 2 + 1`` and ``total = sum(input, axis=1)`` on ``input: FP32[-1, 4]``."""
+    x = ops.parameter([-1, 4], ov.Type.f32, name="input")
+    scaled = ops.add(ops.multiply(x, ops.constant(np.float32(2))), ops.constant(np.float32(1)))
+    total = ops.reduce_sum(x, ops.constant(np.array([1], np.int64)), False)
+    scaled.output(0).get_tensor().set_names({"scaled"})
+    total.output(0).get_tensor().set_names({"total"})
+    return ov.Model([scaled, total], [x], "affine")
+
+
+def fixed_batch_model() -> ov.Model:
+    """``out = relu(input)`` on ``input: FP32[1, 3, 2, 2]`` (every dimension fixed)."""
+    x = ops.parameter([1, 3, 2, 2], ov.Type.f32, name="input")
+    out = ops.relu(x)
+    out.output(0).get_tensor().set_names({"out"})
+    return ov.Model([out], [x], "fixed")
+
+
+def string_echo_model() -> ov.Model:
+    """U8[-1, -1] identity whose output name ends in ``_string``: strings in, strings out."""
+    x = ops.parameter([-1, -1], ov.Type.u8, name="text")
+    out = ops.convert(ops.convert(x, ov.Type.i32), ov.Type.u8)
+    out.output(0).get_tensor().set_names({"echo_string"})
+    return ov.Model([out], [x], "echo")
+
+
+def write_ir(model: ov.Model, base: Path, version: int = 1) -> Path:
+    folder = base / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(folder / "model.xml"))
+    return base
+
+
+def write_onnx_add_mul(base: Path, version: int = 1) -> Path:
+    """ONNX: ``sum = a + b`` and ``product = a * b`` on INT32[-1, 3]."""
+    a = helper.make_tensor_value_info("a", TensorProto.INT32, ["batch", 3])
+    b = helper.make_tensor_value_info("b", TensorProto.INT32, ["batch", 3])
+    total = helper.make_tensor_value_info("sum", TensorProto.INT32, ["batch", 3])
+    product = helper.make_tensor_value_info("product", TensorProto.INT32, ["batch", 3])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["sum"]), helper.make_node("Mul", ["a", "b"], ["product"])],
+        "add_mul",
+        [a, b],
+        [total, product],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    folder = base / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    return base
+
+
+def run_in_process(model_dir: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The reference: the same model file run with OpenVINO directly."""
+    xml = next(model_dir.glob("*.xml"), None) or next(model_dir.glob("*.onnx"))
+    compiled = ov.Core().compile_model(str(xml), "CPU")
+    result = compiled(inputs)
+    return {next(iter(port.get_names())): np.asarray(value) for port, value in result.items()}

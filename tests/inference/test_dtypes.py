@@ -1,0 +1,45 @@
+import numpy as np
+import openvino as ov
+import pytest
+
+from ovms_cli.inference import dtypes
+
+
+@pytest.mark.parametrize(
+    ("ov_type", "kserve", "ovms", "tf", "numpy"),
+    [
+        (ov.Type.f32, "FP32", "FP32", 1, np.float32),
+        (ov.Type.f64, "FP64", "FP64", 2, np.float64),
+        (ov.Type.f16, "FP16", "FP16", 19, np.float16),
+        (ov.Type.i64, "INT64", "I64", 9, np.int64),
+        (ov.Type.i32, "INT32", "I32", 3, np.int32),
+        (ov.Type.i16, "INT16", "I16", 5, np.int16),
+        (ov.Type.i8, "INT8", "I8", 6, np.int8),
+        (ov.Type.u64, "UINT64", "U64", 23, np.uint64),
+        (ov.Type.u32, "UINT32", "U32", 22, np.uint32),
+        (ov.Type.u16, "UINT16", "U16", 17, np.uint16),
+        (ov.Type.u8, "UINT8", "U8", 4, np.uint8),
+        (ov.Type.boolean, "BOOL", "BOOL", 10, np.bool_),
+    ],
+)
+def test_every_numeric_type_maps_the_same_way_in_every_direction(
+    ov_type: ov.Type, kserve: str, ovms: str, tf: int, numpy: type[np.generic]
+) -> None:
+    dtype = dtypes.from_ov(ov_type)
+    assert dtype is not None
+    assert (dtype.kserve, dtype.ovms, dtype.tf, dtype.numpy) == (kserve, ovms, tf, np.dtype(numpy))
+    assert dtypes.from_kserve(kserve) is dtype
+    assert dtypes.from_numpy(np.dtype(numpy)) is dtype
+    assert dtype.itemsize == np.dtype(numpy).itemsize
+
+
+def test_bytes_are_strings_of_one_byte_per_element_on_the_wire() -> None:
+    assert dtypes.from_kserve("BYTES") is dtypes.STRING
+    assert dtypes.STRING.itemsize == 1
+    for kind in (np.dtype(object), np.dtype("S3"), np.dtype("U3")):
+        assert dtypes.from_numpy(kind) is dtypes.STRING
+
+
+def test_types_no_api_carries_have_no_dtype() -> None:
+    assert dtypes.from_ov(ov.Type.bf16) is None
+    assert dtypes.from_kserve("FP8") is None
