@@ -1,0 +1,183 @@
+"""KServe v2 gRPC messages ⇄ core types."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from ovms_cli._proto.grpc_predict_v2_pb2 import (
+    InferParameter,
+    ModelInferRequest,
+    ModelInferResponse,
+    ModelMetadataResponse,
+)
+from ovms_cli.errors import InvalidInput
+from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
+from ovms_cli.protocol import kserve
+from ovms_cli.protocol.kserve import parse_version
+from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
+
+__all__ = [
+    "decode_infer_request",
+    "encode_infer_response",
+    "encode_model_metadata",
+    "parse_version",
+    "serialize_infer_response",
+]
+
+INVALID_MESSAGE_STRUCTURE = (
+    "Passing buffers both in ModelInferRequest::InferInputTensor::contents and in "
+    "ModelInferRequest::raw_input_contents is not allowed"
+)
+
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+_OutputTensor = ModelInferResponse.InferOutputTensor
+_RAW_OUTPUT_TAG = bytes([ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER << 3 | 2])  # length-delimited
+_TensorMetadataMessage = ModelMetadataResponse.TensorMetadata
+
+
+def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
+    version = parse_version(msg.model_version)
+    raw = msg.raw_input_contents
+    if raw:
+        _check_raw_layout(msg)
+    inputs: dict[str, Array] = {}
+    for index, tensor in enumerate(msg.inputs):
+        kserve.check_tensor_parameters("input", tensor.name, tensor.parameters)
+        shape = kserve.check_shape(tensor.name, tensor.shape)
+        if raw:
+            array = kserve.tensor_from_raw(tensor.name, tensor.datatype, shape, raw[index])
+        else:
+            array = kserve.tensor_from_values(tensor.name, tensor.datatype, shape, _contents(tensor))
+        kserve.add_input(inputs, tensor.name, array)
+    for output in msg.outputs:
+        kserve.check_tensor_parameters("output", output.name, output.parameters)
+    return InferenceRequest(
+        model_name=msg.model_name,
+        model_version=version,
+        inputs=inputs,
+        requested_outputs=kserve.requested_outputs(output.name for output in msg.outputs),
+        id=msg.id,
+        parameters=_parameters(msg.parameters),
+    )
+
+
+def _check_raw_layout(msg: ModelInferRequest) -> None:
+    for tensor in msg.inputs:
+        if tensor.HasField("contents"):
+            raise InvalidInput(
+                INVALID_MESSAGE_STRUCTURE,
+                f"Detected buffer in InferInputTensor contents for input: {tensor.name}",
+            )
+    if len(msg.raw_input_contents) != len(msg.inputs):
+        raise InvalidInput(
+            "Invalid number of raw_input_contents",
+            f"Expected: {len(msg.inputs)} (one per input); Actual: {len(msg.raw_input_contents)}",
+        )
+
+
+def _contents(tensor: ModelInferRequest.InferInputTensor) -> Collection[object]:
+    field = _CONTENTS_FIELD.get(tensor.datatype)
+    if field is None:
+        return ()
+    values: Collection[object] = getattr(tensor.contents, field)
+    return values
+
+
+def _parameters(params: Mapping[str, InferParameter]) -> dict[str, Parameter]:
+    out: dict[str, Parameter] = {}
+    for key, param in params.items():
+        value = _parameter(param)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _parameter(param: InferParameter) -> Parameter | None:
+    which = param.WhichOneof("parameter_choice")
+    if which == "bool_param":
+        return param.bool_param
+    if which == "int64_param":
+        return param.int64_param
+    if which == "string_param":
+        return param.string_param
+    return None  # a kind our proto does not know (newer Triton's uint64/double): nothing to read
+
+
+def _to_parameter(value: Parameter) -> InferParameter:
+    if isinstance(value, bool):
+        return InferParameter(bool_param=value)
+    if isinstance(value, int):
+        return InferParameter(int64_param=value)
+    return InferParameter(string_param=value)
+
+
+def encode_infer_response(resp: InferenceResponse) -> ModelInferResponse:
+    raw = [bytes(kserve.raw_bytes(array)) for array in resp.outputs.values()]
+    return _response_message(resp, raw)
+
+
+def serialize_infer_response(resp: InferenceResponse) -> bytes:
+    """``encode_infer_response(resp).SerializeToString()``, byte for byte, at a fraction of the cost.
+
+    Output data goes from the arrays into the result in one copy: protobuf would copy it into a
+    ``bytes``, then into the message, then out again (about 1.6 ms instead of 25 µs for 600 KB).
+    ``raw_output_contents`` is the message's last field, so appending it by hand keeps protobuf's
+    field order.
+    """
+    parts: list[bytes | memoryview] = [_response_message(resp, []).SerializeToString()]
+    for array in resp.outputs.values():
+        raw = kserve.raw_bytes(array)
+        parts += (_RAW_OUTPUT_TAG, _varint(len(raw)), raw)
+    return b"".join(parts)
+
+
+def _response_message(resp: InferenceResponse, raw: list[bytes]) -> ModelInferResponse:
+    outputs = [
+        _OutputTensor(name=name, datatype=kserve.datatype_of(name, array), shape=array.shape)
+        for name, array in resp.outputs.items()
+    ]
+    return ModelInferResponse(
+        model_name=resp.model_name,
+        model_version=str(resp.model_version),
+        id=resp.id,
+        parameters={key: _to_parameter(value) for key, value in resp.parameters.items()},
+        outputs=outputs,
+        raw_output_contents=raw,
+    )
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_model_metadata(meta: ModelMetadata) -> ModelMetadataResponse:
+    return ModelMetadataResponse(
+        name=meta.name,
+        versions=[str(version) for version in meta.versions],
+        platform=meta.platform,
+        inputs=[_tensor_metadata(tensor) for tensor in meta.inputs],
+        outputs=[_tensor_metadata(tensor) for tensor in meta.outputs],
+    )
+
+
+def _tensor_metadata(tensor: TensorMetadata) -> ModelMetadataResponse.TensorMetadata:
+    return _TensorMetadataMessage(name=tensor.name, datatype=tensor.dtype.kserve, shape=tensor.shape)
