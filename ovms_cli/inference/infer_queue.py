@@ -50,7 +50,7 @@ class InferQueue:
         loop, future, _ = userdata
         try:
             outputs = {name: _copy_out(request.get_output_tensor(i)) for i, name in self._outputs}
-        except Exception as error:  # noqa: BLE001 - handed to the waiting coroutine
+        except Exception as error:
             loop.call_soon_threadsafe(_fail, future, error)
             return
         loop.call_soon_threadsafe(_resolve, future, outputs)

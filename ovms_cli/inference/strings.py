@@ -16,8 +16,19 @@ MAX_BYTES = 1 << 30
 STRING_OUTPUT_SUFFIX = "_string"
 
 
+def as_bytes(element: object) -> bytes:
+    """One string element as bytes: str as UTF-8, anything else not bytes-like through ``str``."""
+    if isinstance(element, bytes):
+        return element
+    if isinstance(element, str):
+        return element.encode()
+    if isinstance(element, (bytearray, memoryview, np.bytes_)):
+        return bytes(element)
+    return str(element).encode()
+
+
 def strings_to_u8_2d(strings: Array, name: str) -> Array:
-    items = [bytes(s) if not isinstance(s, str) else s.encode() for s in strings.reshape(-1)]
+    items = [as_bytes(s) for s in strings.reshape(-1).tolist()]
     if not items:
         raise InvalidInput("Invalid input batch size", f"Expected: > 0; Actual: 0; input name: {name}")
     width = max(len(s) for s in items) + 1

@@ -11,6 +11,7 @@ from ovms_cli.inference import dtypes
 from ovms_cli.inference.dtypes import DType
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Shape, format_shape
+from ovms_cli.inference.strings import as_bytes
 from ovms_cli.servables.metadata import TensorMetadata
 
 
@@ -56,7 +57,7 @@ class TensorSpec:
                 "Invalid input batch size",
                 f"Expected: {self.shape[b]}; Actual: {actual[b]}; input name: {self.name}",
             )
-        if not all(dim.accepts(n) for dim, n in zip(self.shape, actual)):
+        if not all(dim.accepts(n) for dim, n in zip(self.shape, actual, strict=True)):
             raise InvalidInput(
                 "Invalid input shape",
                 f"Expected: {expected}; Actual: {format_shape(actual)}; input name: {self.name}",
@@ -72,5 +73,5 @@ def as_bytes_array(array: Array) -> Array:
     if array.dtype.kind == "O":
         return array
     out = np.empty(array.shape, dtype=object)
-    out.flat[:] = [s.encode() if isinstance(s, str) else bytes(s) for s in array.flat]
+    out.flat[:] = [as_bytes(s) for s in array.flat]
     return out

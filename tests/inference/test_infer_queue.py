@@ -17,7 +17,7 @@ async def test_concurrent_requests_each_get_their_own_answer(compiled: ov.Compil
     queue = InferQueue(compiled, 2, ["scaled", "total"])
     inputs = [np.full((i % 5 + 1, 4), i, np.float32) for i in range(64)]
     outputs = await asyncio.gather(*(queue.infer({0: x}) for x in inputs))
-    for x, out in zip(inputs, outputs):
+    for x, out in zip(inputs, outputs, strict=True):
         np.testing.assert_array_equal(out["scaled"], x * 2 + 1)
         np.testing.assert_array_equal(out["total"], x.sum(axis=1))
 

@@ -16,12 +16,18 @@ def test_a_matching_tensor_passes() -> None:
 @pytest.mark.parametrize(
     ("array", "message"),
     [
-        (np.zeros((1, 3, 2), np.int32), "Invalid input precision - Expected: FP32; Actual: INT32; input name: x"),
+        (
+            np.zeros((1, 3, 2), np.int32),
+            "Invalid input precision - Expected: FP32; Actual: INT32; input name: x",
+        ),
         (
             np.zeros((1, 3), np.float32),
             "Invalid number of shape dimensions - Expected: ([1~4],3,-1); Actual: (1,3); input name: x",
         ),
-        (np.zeros((5, 3, 2), np.float32), "Invalid input batch size - Expected: [1~4]; Actual: 5; input name: x"),
+        (
+            np.zeros((5, 3, 2), np.float32),
+            "Invalid input batch size - Expected: [1~4]; Actual: 5; input name: x",
+        ),
         (
             np.zeros((1, 2, 2), np.float32),
             "Invalid input shape - Expected: ([1~4],3,-1); Actual: (1,2,2); input name: x",

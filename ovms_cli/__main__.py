@@ -1,0 +1,3 @@
+from ovms_cli.cli import main
+
+main()

@@ -1,0 +1,268 @@
+"""The ``ovms`` command: a thin layer that parses options and calls the core."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from ovms_cli import __version__, logs
+from ovms_cli.config.grammar import GrammarError
+from ovms_cli.config.model_config import ModelConfig, model_config_from_cli
+from ovms_cli.config.report import validate_config_command
+from ovms_cli.config.server_config import ConfigError, load_config
+from ovms_cli.transports.server import ServerSettings, StartupError, run
+from ovms_cli.usage import EX_USAGE, UsageOptions, usage_error
+
+app = typer.Typer(
+    name="ovms",
+    help="An OpenVINO model server: KServe v2 and TensorFlow Serving APIs over gRPC and REST.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+stderr = Console(stderr=True)
+stdout = Console()
+
+SERVER = "Server"
+SINGLE = "Single model (not with --config_path)"
+
+# Options are spelled as OVMS spells them (underscores) so that scripts written for OVMS keep working.
+Port = Annotated[int, typer.Option("--port", help="gRPC port.", rich_help_panel=SERVER)]
+RestPort = Annotated[
+    int, typer.Option("--rest_port", help="REST port; 0 disables REST.", rich_help_panel=SERVER)
+]
+GrpcBind = Annotated[str, typer.Option("--grpc_bind_address", help="gRPC interface.", rich_help_panel=SERVER)]
+RestBind = Annotated[str, typer.Option("--rest_bind_address", help="REST interface.", rich_help_panel=SERVER)]
+GrpcWorkers = Annotated[
+    int, typer.Option("--grpc_workers", help="gRPC servers (1 here).", rich_help_panel=SERVER)
+]
+RestWorkers = Annotated[
+    int | None,
+    typer.Option("--rest_workers", help="Accepted for OVMS compatibility.", rich_help_panel=SERVER),
+]
+LogLevel = Annotated[
+    str, typer.Option("--log_level", help="TRACE, DEBUG, INFO, WARNING or ERROR.", rich_help_panel=SERVER)
+]
+LogPath = Annotated[
+    Path | None, typer.Option("--log_path", help="Also log to this file.", rich_help_panel=SERVER)
+]
+CacheDir = Annotated[
+    Path | None, typer.Option("--cache_dir", help="OpenVINO compiled-model cache.", rich_help_panel=SERVER)
+]
+PollWait = Annotated[
+    int,
+    typer.Option(
+        "--file_system_poll_wait_seconds", help="Repository poll period (0: off).", rich_help_panel=SERVER
+    ),
+]
+MetricsEnable = Annotated[
+    bool, typer.Option("--metrics_enable", help="Serve /metrics.", rich_help_panel=SERVER)
+]
+MetricsList = Annotated[str, typer.Option("--metrics_list", help="Metric families.", rich_help_panel=SERVER)]
+ConfigPath = Annotated[
+    str | None, typer.Option("--config_path", "--config", help="config.json with the models to serve.")
+]
+ModelName = Annotated[str | None, typer.Option("--model_name", help="Served name.", rich_help_panel=SINGLE)]
+ModelPath = Annotated[
+    str | None, typer.Option("--model_path", help="Folder of numbered versions.", rich_help_panel=SINGLE)
+]
+BatchSize = Annotated[
+    str | None, typer.Option("--batch_size", help="N, -1, a:b or auto.", rich_help_panel=SINGLE)
+]
+ShapeOpt = Annotated[
+    str | None, typer.Option("--shape", help='(1,3,224,224), auto or {"in": "(..)"}.', rich_help_panel=SINGLE)
+]
+LayoutOpt = Annotated[str | None, typer.Option("--layout", help="e.g. NHWC:NCHW.", rich_help_panel=SINGLE)]
+Policy = Annotated[
+    str | None,
+    typer.Option(
+        "--model_version_policy", help='e.g. {"latest": {"num_versions": 1}}.', rich_help_panel=SINGLE
+    ),
+]
+Nireq = Annotated[
+    int | None, typer.Option("--nireq", help="Infer requests per version.", rich_help_panel=SINGLE)
+]
+Device = Annotated[
+    str | None, typer.Option("--target_device", help="CPU, GPU, AUTO...", rich_help_panel=SINGLE)
+]
+PluginConfig = Annotated[
+    str | None, typer.Option("--plugin_config", help='e.g. {"NUM_STREAMS": "1"}.', rich_help_panel=SINGLE)
+]
+Stateful = Annotated[bool, typer.Option("--stateful", help="Stateful model.", rich_help_panel=SINGLE)]
+LowLatency = Annotated[
+    bool | None, typer.Option("--low_latency_transformation", help="Stateful only.", rich_help_panel=SINGLE)
+]
+MaxSequences = Annotated[
+    int | None, typer.Option("--max_sequence_number", help="Stateful only.", rich_help_panel=SINGLE)
+]
+IdleCleanup = Annotated[
+    bool | None, typer.Option("--idle_sequence_cleanup", help="Stateful only.", rich_help_panel=SINGLE)
+]
+
+
+@app.command()
+def serve(
+    config_path: ConfigPath = None,
+    model_name: ModelName = None,
+    model_path: ModelPath = None,
+    batch_size: BatchSize = None,
+    shape: ShapeOpt = None,
+    layout: LayoutOpt = None,
+    model_version_policy: Policy = None,
+    nireq: Nireq = None,
+    target_device: Device = None,
+    plugin_config: PluginConfig = None,
+    stateful: Stateful = False,
+    low_latency_transformation: LowLatency = None,
+    max_sequence_number: MaxSequences = None,
+    idle_sequence_cleanup: IdleCleanup = None,
+    port: Port = 9178,
+    rest_port: RestPort = 0,
+    grpc_bind_address: GrpcBind = "0.0.0.0",
+    rest_bind_address: RestBind = "0.0.0.0",
+    grpc_workers: GrpcWorkers = 1,
+    rest_workers: RestWorkers = None,
+    log_level: LogLevel = "INFO",
+    log_path: LogPath = None,
+    cache_dir: CacheDir = None,
+    file_system_poll_wait_seconds: PollWait = 1,
+    metrics_enable: MetricsEnable = False,
+    metrics_list: MetricsList = "",
+) -> None:
+    """Serve the models of a config file, or one model given by --model_name and --model_path."""
+    model_options = (batch_size, shape, layout, model_version_policy, nireq, target_device, plugin_config)
+    stateful_options = (low_latency_transformation, max_sequence_number, idle_sequence_cleanup)
+    problem = usage_error(
+        UsageOptions(
+            config_path=config_path,
+            model_name=model_name,
+            model_path=model_path,
+            model_parameters_given=any(v is not None for v in model_options) or stateful,
+            stateful=stateful,
+            stateful_parameters_given=any(v is not None for v in stateful_options),
+            port=port,
+            rest_port=rest_port,
+            grpc_bind_address=grpc_bind_address,
+            rest_bind_address=rest_bind_address,
+            grpc_workers=grpc_workers,
+            rest_workers=rest_workers,
+            log_level=log_level,
+            metrics_enable=metrics_enable,
+            metrics_list=metrics_list,
+        )
+    )
+    if problem:
+        stderr.print(problem, markup=False, highlight=False)
+        raise typer.Exit(EX_USAGE)
+    logs.configure(log_level, log_path)
+    if config_path:
+        models = _models_from_file(Path(config_path))
+    else:
+        assert model_name is not None and model_path is not None
+        models = _model_from_options(
+            name=model_name,
+            path=model_path,
+            batch_size=batch_size,
+            shape=shape,
+            layout=layout,
+            model_version_policy=model_version_policy,
+            nireq=nireq,
+            target_device=target_device,
+            plugin_config=plugin_config,
+            stateful=stateful,
+            low_latency_transformation=low_latency_transformation,
+            max_sequence_number=max_sequence_number,
+            idle_sequence_cleanup=idle_sequence_cleanup,
+        )
+    settings = ServerSettings(
+        port=port,
+        grpc_bind_address=grpc_bind_address,
+        rest_port=rest_port,
+        rest_bind_address=rest_bind_address,
+        cache_dir=cache_dir,
+    )
+    _run(settings, models)
+
+
+def _models_from_file(path: Path) -> tuple[ModelConfig, ...]:
+    try:
+        return load_config(path).models
+    except ConfigError as error:
+        for problem in error.problems:
+            stderr.print(f"{path}: {problem}", markup=False, highlight=False)
+        raise typer.Exit(1) from error
+
+
+def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
+    try:
+        return (model_config_from_cli(cwd=Path.cwd(), **options),)  # type: ignore[arg-type]
+    except (ConfigError, GrammarError) as error:
+        stderr.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(1) from error
+
+
+def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
+    try:
+        asyncio.run(run(settings, models))
+    except StartupError as error:
+        stderr.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(1) from error
+
+
+@app.command("validate-config")
+def validate_config(
+    config_file: Annotated[Path, typer.Argument(help="config.json to check.")],
+) -> None:
+    """Check a config file against the schema and the model repositories; list the models."""
+    raise typer.Exit(validate_config_command(config_file, stdout))
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo repository.")] = Path(
+        "demo-models"
+    ),
+    port: Port = 9000,
+    rest_port: RestPort = 8000,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Build a tiny demo model repository with OpenVINO and serve it."""
+    from ovms_cli.demo import write_demo_repository
+
+    config = write_demo_repository(directory)
+    stdout.print(f"Wrote {config}; serving it on gRPC :{port} and REST :{rest_port}")
+    logs.configure(log_level)
+    settings = ServerSettings(port=port, rest_port=rest_port)
+    _run(settings, _models_from_file(config))
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of ovms and of OpenVINO."""
+    import openvino as ov
+
+    stdout.print(f"OpenVINO Model Server (ovms) {__version__}\nOpenVINO backend {ov.get_version()}")
+
+
+def main() -> None:
+    """Entry point: usage errors exit 64 (EX_USAGE) as OVMS does, not click's 2."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(prog_name="ovms", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:
+        sys.exit(0)
+    except click.UsageError as error:
+        stderr.print(f"error parsing options: {error.format_message()}", markup=False, highlight=False)
+        sys.exit(EX_USAGE)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)

@@ -1,0 +1,208 @@
+"""Read, reshape and compile one model version: everything done once at load time (spec §3.7).
+
+Blocking: call it from a worker thread, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openvino as ov
+
+from ovms_cli.config.grammar import ShapeSpec
+from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.inference import dtypes
+from ovms_cli.inference.infer_queue import InferQueue
+from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
+from ovms_cli.inference.tensor_spec import TensorSpec
+from ovms_cli.repository.versions import find_model_file
+
+log = logging.getLogger("ovms.modelmanager")
+
+MAX_NIREQ = 100_000
+MAPPING_FILE = "mapping_config.json"
+
+
+class LoadError(Exception):
+    """A version could not be loaded; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    inputs: Mapping[str, TensorSpec]  # by public name, in model order
+    outputs: Mapping[str, TensorSpec]
+    queue: InferQueue
+    nireq: int
+    compiled: ov.CompiledModel
+
+
+def load_model(core: ov.Core, config: ModelConfig, version_dir: Path) -> LoadedModel:
+    model_file = find_model_file(version_dir)
+    try:
+        model = core.read_model(str(model_file))
+    except RuntimeError as error:
+        raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
+    mapping = _read_mapping(version_dir)
+    in_names = [mapping["inputs"].get(_port_name(p), _port_name(p)) for p in model.inputs]
+    out_names = [mapping["outputs"].get(_port_name(p), _port_name(p)) for p in model.outputs]
+    model = _apply_layouts(model, config, in_names, out_names)
+    batch_indices = [_batch_index(p) for p in model.inputs]
+    _reshape(model, config, in_names, batch_indices)
+    compiled = _compile(core, model, config)
+    nireq = config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    if nireq > MAX_NIREQ:
+        raise LoadError(f"Nireq parameter too high - Exceeded allowed nireq value: {nireq}")
+    inputs = {
+        n: _spec(n, i, p, b)
+        for i, (n, p, b) in enumerate(zip(in_names, compiled.inputs, batch_indices, strict=True))
+    }
+    outputs = {n: _spec(n, i, p, 0) for i, (n, p) in enumerate(zip(out_names, compiled.outputs, strict=True))}
+    queue = InferQueue(compiled, nireq, out_names)
+    return LoadedModel(inputs, outputs, queue, queue.size, compiled)
+
+
+def _port_name(port: ov.Output) -> str:
+    names = port.get_names()
+    return min(names) if names else str(port.get_node().get_friendly_name())
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _read_mapping(version_dir: Path) -> dict[str, dict[str, str]]:
+    path = version_dir / MAPPING_FILE
+    empty: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
+    if not path.is_file():
+        return empty
+    try:
+        raw: Any = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        log.warning("Ignoring %s: %s", path, error)
+        return empty
+    for key in ("inputs", "outputs"):
+        section = raw.get(key, {}) if isinstance(raw, dict) else {}
+        if isinstance(section, dict):
+            empty[key] = {str(k): str(v) for k, v in section.items()}
+    return empty
+
+
+def _layouts_for(config: ModelConfig, names: list[str], kind: str) -> dict[str, str]:
+    layout = config.layout
+    if layout is None:
+        return {}
+    if isinstance(layout, str):
+        if kind == "output":
+            return {}
+        if len(names) != 1:
+            raise LoadError("Anonymous fixed layout is invalid for models with multiple inputs")
+        return {names[0]: layout}
+    return {k: v for k, v in layout.items() if k in names}
+
+
+def _apply_layouts(model: ov.Model, config: ModelConfig, ins: list[str], outs: list[str]) -> ov.Model:
+    in_layouts = _layouts_for(config, ins, "input")
+    out_layouts = _layouts_for(config, outs, "output")
+    if isinstance(config.layout, dict):
+        unknown = set(config.layout) - set(ins) - set(outs)
+        if unknown:
+            raise LoadError(f"Layout from config not found in model: {sorted(unknown)}")
+    if not in_layouts and not out_layouts:
+        return model
+    ppp = ov.preprocess.PrePostProcessor(model)
+    for index, name in enumerate(ins):
+        if name in in_layouts:
+            target, _, source = in_layouts[name].partition(":")
+            port = ppp.input(index)
+            port.tensor().set_layout(ov.Layout(target))
+            port.model().set_layout(ov.Layout(source or target))
+    for index, name in enumerate(outs):
+        if name in out_layouts:
+            target, _, source = out_layouts[name].partition(":")
+            port_out = ppp.output(index)
+            port_out.model().set_layout(ov.Layout(source or target))
+            port_out.tensor().set_layout(ov.Layout(target))
+    try:
+        return ppp.build()
+    except RuntimeError as error:
+        raise LoadError(f"Layout incompatible with given shape: {_first_line(error)}") from error
+
+
+def _batch_index(port: ov.Output) -> int | None:
+    layout = ov.layout_helpers.get_layout(port)
+    if not layout.empty and ov.layout_helpers.has_batch(layout):
+        index = int(ov.layout_helpers.batch_idx(layout))
+        rank = port.get_partial_shape().rank
+        return index % rank.get_length() if rank.is_static and rank.get_length() else None
+    shape = port.get_partial_shape()
+    return 0 if shape.rank.is_dynamic or shape.rank.get_length() > 0 else None
+
+
+def _target_shape(spec: ShapeSpec, current: ov.PartialShape) -> ov.PartialShape:
+    if spec == "auto":
+        if current.rank.is_dynamic:
+            return current
+        return ov.PartialShape([ov.Dimension() for _ in range(current.rank.get_length())])
+    assert not isinstance(spec, str)
+    return shape_to_ov(spec)
+
+
+def _reshape(model: ov.Model, config: ModelConfig, names: list[str], batch: list[int | None]) -> None:
+    targets: dict[int, ov.PartialShape] = {}
+    shape = config.shape
+    if isinstance(shape, dict):
+        unknown = set(shape) - set(names)
+        if unknown:
+            raise LoadError(f"Shape from config not found in model: {sorted(unknown)}")
+        for index, name in enumerate(names):
+            if name in shape:
+                targets[index] = _target_shape(shape[name], model.inputs[index].get_partial_shape())
+    elif shape is not None:
+        if len(names) != 1 and shape != "auto":
+            raise LoadError("Anonymous fixed shape is invalid for models with multiple inputs")
+        for index, port in enumerate(model.inputs):
+            targets[index] = _target_shape(shape, port.get_partial_shape())
+    elif config.batch_size is not None:
+        dim = Dim.any() if config.batch_size == "auto" else config.batch_size
+        for index, port in enumerate(model.inputs):
+            current = port.get_partial_shape()
+            b = batch[index]
+            if b is None or current.rank.is_dynamic:
+                continue
+            dims: Shape = shape_from_ov(current)
+            targets[index] = shape_to_ov((*dims[:b], dim, *dims[b + 1 :]))
+    if not targets:
+        return
+    try:
+        model.reshape({model.inputs[i]: s for i, s in targets.items()})
+    except RuntimeError as error:
+        raise LoadError(f"Model could not be reshaped with requested shape: {_first_line(error)}") from error
+
+
+def plugin_config_with_defaults(config: ModelConfig) -> dict[str, Any]:
+    properties: dict[str, Any] = dict(config.plugin_config)
+    if "NUM_STREAMS" not in properties and "PERFORMANCE_HINT" not in properties:
+        properties["PERFORMANCE_HINT"] = "THROUGHPUT"
+    return properties
+
+
+def _compile(core: ov.Core, model: ov.Model, config: ModelConfig) -> ov.CompiledModel:
+    try:
+        return core.compile_model(model, config.target_device, plugin_config_with_defaults(config))
+    except RuntimeError as error:
+        raise LoadError(f"Cannot compile model into target device: {_first_line(error)}") from error
+
+
+def _spec(name: str, index: int, port: ov.Output, batch_index: int | None) -> TensorSpec:
+    dtype = dtypes.from_ov(port.get_element_type())
+    if dtype is None:
+        raise LoadError(f"tensor {name}: element type {port.get_element_type()} has no API datatype")
+    shape = port.get_partial_shape()
+    dims = None if shape.rank.is_dynamic else shape_from_ov(shape)
+    return TensorSpec(name, index, dtype, dims, batch_index)

@@ -1,0 +1,160 @@
+"""One version of a model: its lifecycle state and, once AVAILABLE, inference on it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.errors import InvalidInput, NotFound, NotReady
+from ovms_cli.inference import dtypes
+from ovms_cli.inference.request import Array
+from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, as_bytes, strings_to_u8_2d, u8_2d_to_strings
+from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
+from ovms_cli.repository.versions import RepositoryError
+from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli.servables.model_loader import LoadedModel, LoadError, load_model
+from ovms_cli.servables.states import ErrorCode, State, VersionStatus
+
+log = logging.getLogger("ovms.modelmanager")
+
+
+class ModelVersion:
+    def __init__(self, model_name: str, version: int, path: Path, config: ModelConfig) -> None:
+        self.model_name = model_name
+        self.version = version
+        self.path = path
+        self.config = config
+        self._status = VersionStatus(version, State.START)
+        self._loaded: LoadedModel | None = None
+        self._string_outputs: frozenset[str] = frozenset()
+
+    @property
+    def status(self) -> VersionStatus:
+        return self._status
+
+    @property
+    def state(self) -> State:
+        return self._status.state
+
+    @property
+    def loaded(self) -> LoadedModel:
+        if self._loaded is None or self.state is not State.AVAILABLE:
+            raise self.unavailable_error()
+        return self._loaded
+
+    def unavailable_error(self) -> NotFound | NotReady:
+        detail = f"name: {self.model_name}; version: {self.version}"
+        if self.state >= State.UNLOADING:
+            return NotFound("Model with requested version is retired", detail)
+        return NotReady("Model with requested version is not loaded yet", detail)
+
+    def load(self, core: ov.Core) -> None:
+        """Blocking: read and compile the model. Leaves the version AVAILABLE or failed."""
+        self._set_status(State.LOADING)
+        try:
+            loaded = load_model(core, self.config, self.path)
+        except (LoadError, RepositoryError, RuntimeError) as error:
+            self._set_status(State.LOADING, ErrorCode.UNKNOWN, str(error))
+            log.error("Loading version %d of model %s failed: %s", self.version, self.model_name, error)
+            return
+        self._loaded = loaded
+        self._string_outputs = frozenset(
+            name
+            for name, spec in loaded.outputs.items()
+            if name.endswith(STRING_OUTPUT_SUFFIX) and spec.dtype is dtypes.U8 and len(spec.shape or ()) == 2
+        )
+        self._set_status(State.AVAILABLE)
+        log.info(
+            "Loaded model %s; version: %d; batch size: %s; No of InferRequests: %d",
+            self.model_name,
+            self.version,
+            self._batch_size_text(loaded),
+            loaded.nireq,
+        )
+
+    def unload(self) -> None:
+        self._set_status(State.UNLOADING)
+        self._loaded = None
+        self._set_status(State.END)
+
+    def input_metadata(self) -> tuple[TensorMetadata, ...]:
+        return tuple(spec.metadata() for spec in self.loaded.inputs.values())
+
+    def output_metadata(self) -> tuple[TensorMetadata, ...]:
+        loaded = self.loaded
+        return tuple(
+            TensorMetadata(name, dtypes.STRING, spec.metadata().shape[:1])
+            if name in self._string_outputs
+            else spec.metadata()
+            for name, spec in loaded.outputs.items()
+        )
+
+    async def infer(self, inputs: Mapping[str, Array], requested: tuple[str, ...] = ()) -> dict[str, Array]:
+        loaded = self.loaded
+        _check_requested(requested, loaded.outputs)
+        feed = _prepare_inputs(inputs, loaded.inputs)
+        outputs = await loaded.queue.infer(feed)
+        if requested:
+            outputs = {name: outputs[name] for name in requested}
+        for name in self._string_outputs.intersection(outputs):
+            outputs[name] = u8_2d_to_strings(outputs[name])
+        return outputs
+
+    def _set_status(self, state: State, code: ErrorCode = ErrorCode.OK, reason: str = "") -> None:
+        self._status = VersionStatus(self.version, state, code, reason)
+        log.info(
+            'STATUS CHANGE: Version %d of model %s status change. New status: ( "state": "%s", "error_code": "%s" )',
+            self.version,
+            self.model_name,
+            state.name,
+            code.name,
+        )
+
+    @staticmethod
+    def _batch_size_text(loaded: LoadedModel) -> str:
+        first = next(iter(loaded.inputs.values()), None)
+        if first is None or first.shape is None or first.batch_index is None:
+            return "none"
+        return str(first.shape[first.batch_index])
+
+
+def _check_requested(requested: tuple[str, ...], outputs: Mapping[str, TensorSpec]) -> None:
+    for name in requested:
+        if name not in outputs:
+            raise InvalidInput(
+                "Missing output with specific name",
+                f"Requested output: {name}; model outputs: {sorted(outputs)}",
+            )
+
+
+def _prepare_inputs(inputs: Mapping[str, Array], specs: Mapping[str, TensorSpec]) -> dict[int, Array]:
+    if len(inputs) != len(specs):
+        raise InvalidInput("Invalid number of inputs", f"Expected: {len(specs)}; Actual: {len(inputs)}")
+    feed: dict[int, Array] = {}
+    for name in sorted(specs):
+        array = inputs.get(name)
+        if array is None:
+            raise InvalidInput("Missing input with specific name", f"Required input: {name}")
+        spec = specs[name]
+        array = _convert_strings(array, spec)
+        spec.validate(array)
+        feed[spec.index] = array
+    return feed
+
+
+def _convert_strings(array: Array, spec: TensorSpec) -> Array:
+    if not is_string_array(array):
+        return array
+    if spec.dtype is dtypes.STRING:
+        return np.array([as_bytes(s) for s in array.flat]).reshape(array.shape)
+    if spec.dtype is dtypes.U8 and spec.shape is not None and len(spec.shape) == 2:
+        return strings_to_u8_2d(array, spec.name)
+    raise InvalidInput(
+        "Invalid input precision",
+        f"Expected: {spec.dtype.kserve}; Actual: BYTES; input name: {spec.name}",
+    )

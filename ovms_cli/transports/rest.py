@@ -1,0 +1,83 @@
+"""The REST API (Starlette): KServe v2 routes over the core."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ovms_cli import __version__
+from ovms_cli.errors import NotReady
+from ovms_cli.protocol import kserve_rest as codec
+from ovms_cli.servables.manager import ModelManager
+from ovms_cli.transports.errors import http_exception_handler, rest_errors
+from ovms_cli.transports.grpc_kserve import SERVER_NAME
+
+JSON = "application/json"
+HEADER_LENGTH = "inference-header-content-length"
+
+
+class KServeRoutes:
+    def __init__(self, manager: ModelManager) -> None:
+        self._manager = manager
+
+    async def live(self, request: Request) -> Response:
+        return Response(status_code=200)
+
+    async def ready(self, request: Request) -> Response:
+        if not self._manager.ready:
+            raise NotReady("Server is not ready", "the initial model load has not finished")
+        return Response(status_code=200)
+
+    async def server_metadata(self, request: Request) -> Response:
+        return Response(codec.encode_server_metadata(SERVER_NAME, __version__, []), media_type=JSON)
+
+    async def model_metadata(self, request: Request) -> Response:
+        name, version = _target(request)
+        return Response(codec.encode_model_metadata(self._manager.metadata(name, version)), media_type=JSON)
+
+    async def model_ready(self, request: Request) -> Response:
+        name, version = _target(request)
+        if not self._manager.is_model_ready(name, version):
+            raise self._manager.version(name, version).unavailable_error()
+        return Response(status_code=200)
+
+    async def infer(self, request: Request) -> Response:
+        name, version = _target(request)
+        body = await request.body()
+        core_request, output_format = codec.decode_infer_request(
+            body, request.headers.get(HEADER_LENGTH), name, version
+        )
+        response = await self._manager.infer(core_request)
+        content, headers = codec.encode_infer_response(response, output_format)
+        return Response(content, headers=headers)
+
+    def routes(self) -> list[Route]:
+        model = "/v2/models/{name}"
+        versioned = model + "/versions/{version:int}"
+        routes = [
+            Route("/v2", rest_errors(self.server_metadata)),
+            Route("/v2/health/live", rest_errors(self.live)),
+            Route("/v2/health/ready", rest_errors(self.ready)),
+        ]
+        for prefix in (model, versioned):
+            routes += [
+                Route(prefix, rest_errors(self.model_metadata)),
+                Route(prefix + "/ready", rest_errors(self.model_ready)),
+                Route(prefix + "/infer", rest_errors(self.infer), methods=["POST"]),
+            ]
+        return routes
+
+
+def _target(request: Request) -> tuple[str, int | None]:
+    version = request.path_params.get("version")
+    return request.path_params["name"], version
+
+
+def create_app(manager: ModelManager) -> Starlette:
+    return Starlette(
+        routes=KServeRoutes(manager).routes(),
+        exception_handlers={HTTPException: http_exception_handler},
+    )

@@ -1,0 +1,94 @@
+"""Start-up rules on the combination of command-line options (spec §1.4): a broken one exits 64."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+EX_USAGE = 64
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageOptions:
+    config_path: str | None
+    model_name: str | None
+    model_path: str | None
+    model_parameters_given: bool  # any of batch_size, shape, nireq, ... set on the command line
+    stateful: bool
+    stateful_parameters_given: bool
+    port: int
+    rest_port: int
+    grpc_bind_address: str
+    rest_bind_address: str
+    grpc_workers: int
+    rest_workers: int | None
+    log_level: str
+    metrics_enable: bool
+    metrics_list: str
+
+
+def usage_error(o: UsageOptions) -> str | None:
+    """The first broken rule's message, in OVMS's order and words, or None."""
+    cores = os.cpu_count() or 1
+    checks: list[tuple[bool, str]] = [
+        (
+            bool(o.config_path and (o.model_name or o.model_path)),
+            "Use either config_path or model_path with model_name",
+        ),
+        (
+            not o.config_path and not (o.model_name and o.model_path),
+            "Use config_path or model_path with model_name",
+        ),
+        (
+            bool(o.config_path) and o.model_parameters_given,
+            "Model parameters in CLI are exclusive with the config file",
+        ),
+        (
+            not 1 <= o.grpc_workers <= cores,
+            f"grpc_workers count should be from 1 to CPU core count : {cores}",
+        ),
+        (
+            o.rest_workers is not None and not 2 <= o.rest_workers <= 10000,
+            "rest_workers count should be from 2 to 10000",
+        ),
+        (
+            o.rest_workers is not None and o.rest_port == 0,
+            "rest_workers is set but rest_port is not set. rest_port is required to start rest servers",
+        ),
+        (not 0 <= o.port <= 65535, "port number out of range from 0 to 65535"),
+        (not 0 <= o.rest_port <= 65535, "rest_port number out of range from 0 to 65535"),
+        (
+            o.metrics_enable and o.rest_port == 0,
+            "rest_port setting is missing, metrics are enabled on rest port",
+        ),
+        (
+            bool(o.metrics_list) and not o.metrics_enable,
+            "metrics_enable setting is missing, required when metrics_list is provided",
+        ),
+        (
+            not _valid_address(o.rest_bind_address),
+            "rest_bind_address has invalid format: proper hostname or IP address expected.",
+        ),
+        (
+            not _valid_address(o.grpc_bind_address),
+            "grpc_bind_address has invalid format: proper hostname or IP address expected.",
+        ),
+        (o.port == o.rest_port, "port and rest_port cannot have the same values"),
+        (o.log_level not in LOG_LEVELS, "log_level should be one of: TRACE, DEBUG, INFO, WARNING, ERROR"),
+        (
+            o.stateful_parameters_given and not o.stateful,
+            "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
+            "setting stateful flag for the model.",
+        ),
+    ]
+    return next((message for broken, message in checks if broken), None)
+
+
+def _valid_address(address: str) -> bool:
+    return bool(_IPV4.match(address) or _HOSTNAME.match(address))

@@ -1,0 +1,106 @@
+"""A real `ovms serve` process on free loopback ports, serving models the tests build."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from builders import affine_model, fixed_batch_model, string_echo_model, write_ir, write_onnx_add_mul
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    grpc_port: int
+    rest_port: int
+    log: Path
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"127.0.0.1:{self.rest_port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+
+def start_server(args: list[str], log: Path, *, rest: bool = True, wait_ready: bool = True) -> ServerProcess:
+    grpc_port, rest_port = free_port(), free_port()
+    command = [sys.executable, "-m", "ovms_cli", "serve", *args, "--port", str(grpc_port)]
+    if rest:
+        command += ["--rest_port", str(rest_port)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    server = ServerProcess(process, grpc_port, rest_port if rest else 0, log)
+    if wait_ready:
+        _wait_ready(server)
+    return server
+
+
+def _wait_ready(server: ServerProcess, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"http://{server.rest_url}/v2/health/ready"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited {server.process.returncode}:\n{server.log_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    server.process.kill()
+    raise RuntimeError(f"server not ready after {timeout}s:\n{server.log_text()}")
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repository")
+    write_ir(affine_model(), root / "affine", 1)
+    write_ir(affine_model(), root / "affine", 2)
+    write_onnx_add_mul(root / "add_mul")
+    write_ir(fixed_batch_model(), root / "fixed")
+    write_ir(string_echo_model(), root / "echo")
+    (root / "broken" / "1").mkdir(parents=True)
+    (root / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx file")
+    models = [
+        {"name": "affine", "base_path": "affine", "model_version_policy": {"all": {}}},
+        {"name": "add_mul", "base_path": "add_mul"},
+        {"name": "fixed", "base_path": "fixed", "nireq": 2},
+        {"name": "echo", "base_path": "echo"},
+        {"name": "broken", "base_path": "broken"},
+    ]
+    config = {"model_config_list": [{"config": m} for m in models]}
+    (root / "config.json").write_text(json.dumps(config, indent=2))
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    log = tmp_path_factory.mktemp("logs") / "ovms.log"
+    running = start_server(["--config_path", str(repository / "config.json"), "--log_level", "DEBUG"], log)
+    yield running
+    assert running.stop() == 0, running.log_text()
