@@ -1,0 +1,92 @@
+"""``ovms validate-config FILE``: every problem of a config.json, or a table of what it would serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ovms_cli.config.grammar import ShapeSpec
+from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.config.problems import ConfigError
+from ovms_cli.config.server_config import ServerConfig, load_config
+from ovms_cli.inference.shapes import Dim
+from ovms_cli.repository.versions import discover_versions
+
+
+def validate_config_command(path: Path, console: Console) -> int:
+    """Print the problems (exit code 1) or the models the file configures (exit code 0)."""
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        console.print(Text(f"{path}: {len(error.problems)} problem(s)", style="bold red"), soft_wrap=True)
+        for problem in error.problems:
+            console.print(Text(str(problem), style="red"), soft_wrap=True)
+        return 1
+    console.print(_models_table(config))
+    console.print(
+        Text(f"{path}: valid, {_count(len(config.models), 'model')}", style="green"), soft_wrap=True
+    )
+    return 0
+
+
+def _models_table(config: ServerConfig) -> Table:
+    table = Table(title="Models", caption="versions in bold green are the ones the policy serves")
+    for column in ("name", "base_path", "versions", "policy", "device", "nireq", "shape/batch"):
+        table.add_column(column, overflow="fold")
+    for model in config.models:
+        table.add_row(
+            Text(model.name),
+            Text(model.base_path),
+            _versions(model),
+            Text(model.version_policy.describe()),
+            Text(model.target_device),
+            Text(str(model.nireq) if model.nireq else "auto"),
+            Text(_shape_and_batch(model)),
+        )
+    return table
+
+
+def _versions(model: ModelConfig) -> Text:
+    """Found versions, the ones the policy would serve in bold."""
+    if model.is_remote:
+        return Text("remote, not listed", style="dim")
+    found = discover_versions(Path(model.base_path))
+    served = set(model.version_policy.select(found))
+    text = Text()
+    for index, version in enumerate(found):
+        if index:
+            text.append(", ")
+        text.append(str(version), style="bold green" if version in served else "dim")
+    return text
+
+
+def _shape_and_batch(model: ModelConfig) -> str:
+    if isinstance(model.shape, dict):
+        return " ".join(f"{name}={_shape(spec)}" for name, spec in model.shape.items())
+    if model.shape is not None:
+        return _shape(model.shape)
+    if model.batch_size is not None:
+        return f"batch {_dim(model.batch_size) if isinstance(model.batch_size, Dim) else model.batch_size}"
+    return "model's own"
+
+
+def _shape(spec: ShapeSpec) -> str:
+    if spec == "auto":
+        return spec
+    return "(" + ",".join(_dim(d) for d in spec) + ")"
+
+
+def _dim(dim: Dim) -> str:
+    """A dimension in the config grammar: ``N``, ``-1`` or ``min:max``."""
+    if dim.is_static:
+        return str(dim.min)
+    if dim.max < 0:
+        return "-1"
+    return f"{dim.min}:{dim.max}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
