@@ -33,6 +33,7 @@ def generate(out: Path) -> None:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     _make_imports_relative(out, [Path(s).with_suffix("").as_posix() for s in sources])
+    _use_private_pool(out)
 
 
 def _make_imports_relative(out: Path, modules: list[str]) -> None:
@@ -48,6 +49,21 @@ def _make_imports_relative(out: Path, modules: list[str]) -> None:
         path.write_text(text)
 
 
+def _use_private_pool(out: Path) -> None:
+    """Register our descriptors in ovms_cli._proto._pool, not protobuf's default pool."""
+    for path in out.rglob("*_pb2.py"):
+        depth = len(path.relative_to(out).parts) - 1
+        text = path.read_text().replace(
+            "_descriptor_pool.Default().AddSerializedFile(", "_pool.POOL.AddSerializedFile("
+        )
+        text = text.replace(
+            "# @@protoc_insertion_point(imports)",
+            f"from .{'.' * depth} import _pool\n# @@protoc_insertion_point(imports)",
+            1,
+        )
+        path.write_text(text)
+
+
 def main() -> None:
     if "--check" in sys.argv:
         with tempfile.TemporaryDirectory() as tmp:
@@ -55,6 +71,7 @@ def main() -> None:
             stale = [
                 p.name
                 for p in Path(tmp).rglob("*_pb2*")
+                if p.is_file()
                 if not (OUT / p.relative_to(tmp)).exists()
                 or (OUT / p.relative_to(tmp)).read_text() != p.read_text()
             ]
