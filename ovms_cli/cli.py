@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -249,20 +248,16 @@ def version() -> None:
     stdout.print(f"OpenVINO Model Server (ovms) {__version__}\nOpenVINO backend {ov.get_version()}")
 
 
+CLICK_USAGE_EXIT = 2
+
+
 def main() -> None:
-    """Entry point: usage errors exit 64 (EX_USAGE) as OVMS does, not click's 2."""
-    command = typer.main.get_command(app)
+    """Entry point: usage errors exit 64 (EX_USAGE) as OVMS's do, not click's 2."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
     try:
-        command.main(prog_name="ovms", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError:
-        sys.exit(0)
-    except click.UsageError as error:
-        stderr.print(f"error parsing options: {error.format_message()}", markup=False, highlight=False)
-        sys.exit(EX_USAGE)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(1)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
+        app(prog_name="ovms")
+    except SystemExit as done:
+        if done.code == CLICK_USAGE_EXIT:
+            sys.exit(EX_USAGE)
+        raise

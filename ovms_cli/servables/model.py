@@ -9,7 +9,7 @@ import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import NotReady, VersionNotFound
-from ovms_cli.repository.versions import RepositoryError, discover_versions
+from ovms_cli.repository.versions import RepositoryError, version_directories
 from ovms_cli.servables.model_version import ModelVersion
 from ovms_cli.servables.states import State
 
@@ -29,7 +29,7 @@ class Model:
             return
         base = Path(self.config.base_path)
         try:
-            present = discover_versions(base)
+            present = version_directories(base)
         except RepositoryError as error:
             log.error("Model %s: %s", self.name, error)
             return
@@ -42,7 +42,7 @@ class Model:
             if not pending:
                 return
             for number in pending:
-                version = ModelVersion(self.name, number, base / str(number), self.config)
+                version = ModelVersion(self.name, number, present[number], self.config)
                 self.versions[number] = version
                 version.load(core)
                 if version.state is not State.AVAILABLE:

@@ -1,32 +1,11 @@
-"""Sample tensors of every KServe datatype, and tritonclient.grpc importable beside our stubs."""
+"""Sample tensors of every KServe datatype."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import numpy as np
 import pytest
-from google.protobuf import descriptor_pool
 
 from ovms_cli.inference.request import Array
-
-
-def _import_tritonclient_grpc_outside_default_pool() -> None:
-    """tritonclient's protos declare the same ``inference.*`` names as ours; one process can hold both
-    only when one set lives outside protobuf's default descriptor pool, so tritonclient gets its own."""
-    if "tritonclient.grpc" in sys.modules:
-        return
-    default = descriptor_pool.Default
-    private = descriptor_pool.DescriptorPool()
-    descriptor_pool.Default = lambda: private
-    try:
-        importlib.import_module("tritonclient.grpc")
-    finally:
-        descriptor_pool.Default = default
-
-
-_import_tritonclient_grpc_outside_default_pool()
 
 
 def _bytes_array(items: list[bytes], shape: tuple[int, ...]) -> Array:
