@@ -1,0 +1,26 @@
+"""A manager with one loaded model and one whose only version is still loading."""
+
+from pathlib import Path
+
+import openvino as ov
+import pytest
+from builders import affine_model, write_ir
+
+from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.servables.manager import ModelManager
+from ovms_cli.servables.model import Model
+from ovms_cli.servables.model_version import ModelVersion
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory) -> ModelManager:
+    root = tmp_path_factory.mktemp("models")
+    write_ir(affine_model(), root / "affine", 1)
+    manager = ModelManager(ov.Core())
+    ready = Model(ModelConfig("affine", str(root / "affine")))
+    ready.load(manager.core)
+    loading = Model(ModelConfig("loading", str(root / "loading")))
+    loading.versions[1] = ModelVersion("loading", 1, Path(root / "loading" / "1"), loading.config)
+    manager.models = {"affine": ready, "loading": loading}
+    manager.ready = True
+    return manager
