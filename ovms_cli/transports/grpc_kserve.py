@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from ovms_cli import __version__
@@ -13,6 +15,7 @@ from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports.errors import grpc_errors
 
 SERVER_NAME = "OpenVINO Model Server"
+SERVICE = "inference.GRPCInferenceService"
 
 
 class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
@@ -49,11 +52,10 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         return codec.encode_model_metadata(self._manager.metadata(request.name, version))
 
     @grpc_errors
-    async def ModelInfer(
-        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ModelInferResponse:
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
+        """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
         response = await self._manager.infer(codec.decode_infer_request(request))
-        return codec.encode_infer_response(response)
+        return codec.serialize_infer_response(response)
 
     @grpc_errors
     async def ModelStreamInfer(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
@@ -61,4 +63,32 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
 
 
 def add_to_server(server: grpc.aio.Server, manager: ModelManager) -> None:
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(manager), server)
+    """Register the service; ModelInfer has no response serializer because it returns bytes."""
+    servicer = KServeServicer(manager)
+
+    def unary(method: Any, request_type: Any, serialize: bool = True) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            method,
+            request_deserializer=request_type.FromString,
+            response_serializer=_serialize if serialize else None,
+        )
+
+    handlers = {
+        "ServerLive": unary(servicer.ServerLive, pb.ServerLiveRequest),
+        "ServerReady": unary(servicer.ServerReady, pb.ServerReadyRequest),
+        "ModelReady": unary(servicer.ModelReady, pb.ModelReadyRequest),
+        "ServerMetadata": unary(servicer.ServerMetadata, pb.ServerMetadataRequest),
+        "ModelMetadata": unary(servicer.ModelMetadata, pb.ModelMetadataRequest),
+        "ModelInfer": unary(servicer.ModelInfer, pb.ModelInferRequest, serialize=False),
+        "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
+            servicer.ModelStreamInfer,
+            request_deserializer=pb.ModelInferRequest.FromString,
+            response_serializer=_serialize,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+def _serialize(message: Any) -> bytes:
+    data: bytes = message.SerializeToString()
+    return data
