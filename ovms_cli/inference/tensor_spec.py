@@ -22,6 +22,7 @@ class TensorSpec:
     dtype: DType
     shape: Shape | None  # None: the rank itself is dynamic
     batch_index: int | None = 0
+    layout: str = ""  # e.g. NHWC; empty when the model does not say
 
     def metadata(self) -> TensorMetadata:
         dims = () if self.shape is None else tuple(d.metadata() for d in self.shape)

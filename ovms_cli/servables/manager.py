@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
-from ovms_cli.errors import ModelNotFound
+from ovms_cli.errors import ModelNotFound, NotReady
 from ovms_cli.inference.request import InferenceRequest, InferenceResponse
 from ovms_cli.servables.metadata import ModelMetadata
 from ovms_cli.servables.model import Model
@@ -47,10 +47,15 @@ class ModelManager:
         return self.model(name).version(version)
 
     def is_model_ready(self, name: str, version: int | None) -> bool:
-        model = self.model(name)
-        if version is None:
-            return bool(model.available_versions())
-        return model.version(version).state is State.AVAILABLE
+        """Whether the version (default: the highest available) serves now.
+
+        A model whose versions are still loading is not ready; one that has no version to serve,
+        or an unknown version, is NotFound.
+        """
+        try:
+            return self.version(name, version).state is State.AVAILABLE
+        except NotReady:
+            return False
 
     def metadata(self, name: str, version: int | None) -> ModelMetadata:
         model = self.model(name)

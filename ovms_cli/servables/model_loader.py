@@ -205,4 +205,10 @@ def _spec(name: str, index: int, port: ov.Output, batch_index: int | None) -> Te
         raise LoadError(f"tensor {name}: element type {port.get_element_type()} has no API datatype")
     shape = port.get_partial_shape()
     dims = None if shape.rank.is_dynamic else shape_from_ov(shape)
-    return TensorSpec(name, index, dtype, dims, batch_index)
+    return TensorSpec(name, index, dtype, dims, batch_index, _layout_text(port))
+
+
+def _layout_text(port: ov.Output) -> str:
+    """``NHWC`` for a layout OpenVINO prints as ``[N,H,W,C]``; empty when the model has none."""
+    text = ov.layout_helpers.get_layout(port).to_string().strip("[]").replace(",", "")
+    return "" if text == "..." else text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ import openvino as ov
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import InvalidInput, NotFound, NotReady
 from ovms_cli.inference import dtypes
+from ovms_cli.inference.images import decode_images
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, as_bytes, strings_to_u8_2d, u8_2d_to_strings
 from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
@@ -97,7 +99,7 @@ class ModelVersion:
     async def infer(self, inputs: Mapping[str, Array], requested: tuple[str, ...] = ()) -> dict[str, Array]:
         loaded = self.loaded
         _check_requested(requested, loaded.outputs)
-        feed = _prepare_inputs(inputs, loaded.inputs)
+        feed = await _prepare_inputs(inputs, loaded.inputs)
         outputs = await loaded.queue.infer(feed)
         if requested:
             outputs = {name: outputs[name] for name in requested}
@@ -132,7 +134,7 @@ def _check_requested(requested: tuple[str, ...], outputs: Mapping[str, TensorSpe
             )
 
 
-def _prepare_inputs(inputs: Mapping[str, Array], specs: Mapping[str, TensorSpec]) -> dict[int, Array]:
+async def _prepare_inputs(inputs: Mapping[str, Array], specs: Mapping[str, TensorSpec]) -> dict[int, Array]:
     if len(inputs) != len(specs):
         raise InvalidInput("Invalid number of inputs", f"Expected: {len(specs)}; Actual: {len(inputs)}")
     feed: dict[int, Array] = {}
@@ -141,7 +143,10 @@ def _prepare_inputs(inputs: Mapping[str, Array], specs: Mapping[str, TensorSpec]
         if array is None:
             raise InvalidInput("Missing input with specific name", f"Required input: {name}")
         spec = specs[name]
-        array = _convert_strings(array, spec)
+        if is_string_array(array) and spec.shape is not None and len(spec.shape) == 4:
+            array = await asyncio.to_thread(decode_images, array, spec)
+        else:
+            array = _convert_strings(array, spec)
         spec.validate(array)
         feed[spec.index] = array
     return feed
