@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +104,20 @@ def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     running = start_server(["--config_path", str(repository / "config.json"), "--log_level", "DEBUG"], log)
     yield running
     assert running.stop() == 0, running.log_text()
+
+
+@pytest.fixture
+def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra servers (``start_server``'s arguments); each is stopped when the test ends."""
+    started: list[ServerProcess] = []
+
+    def spawn(args: list[str], *, rest: bool = True, wait_ready: bool = True) -> ServerProcess:
+        log = tmp_path / f"ovms-{len(started)}.log"
+        running = start_server(args, log, rest=rest, wait_ready=wait_ready)
+        started.append(running)
+        return running
+
+    yield spawn
+    for running in started:
+        if running.process.poll() is None:
+            running.stop()
