@@ -34,33 +34,52 @@ def generate(out: Path) -> None:
         raise SystemExit("protoc failed")
     _make_imports_relative(out, [Path(s).with_suffix("").as_posix() for s in sources])
     _use_private_pool(out)
+    _make_packages(out)
 
 
 def _make_imports_relative(out: Path, modules: list[str]) -> None:
-    """protoc writes `import x_pb2`; inside a package it must be `from . import x_pb2`."""
+    """protoc writes `import x_pb2` and `from a.b import x_pb2`; inside a package they must be relative."""
     names = [m.replace("/", ".") + "_pb2" for m in modules]
     for path in out.rglob("*.py*"):
+        up = "." * len(path.relative_to(out).parts)  # from this module's package up to out/
         text = path.read_text()
         for name in names:
             dotted, _, leaf = name.rpartition(".")
-            pattern = rf"^import {re.escape(name)} as (\w+)$"
-            prefix = "." + ("." + dotted if dotted else "")
-            text = re.sub(pattern, rf"from {prefix} import {leaf} as \1", text, flags=re.M)
+            absolute = rf"^import {re.escape(name)} as (\w+)$"
+            if dotted:
+                absolute = rf"^from {re.escape(dotted)} import {re.escape(leaf)} as (\w+)$"
+            target = f"{up}{dotted}" if dotted else up
+            text = re.sub(absolute, rf"from {target} import {leaf} as \1", text, flags=re.M)
         path.write_text(text)
 
 
+def _make_packages(out: Path) -> None:
+    for folder in out.rglob("*"):
+        if folder.is_dir() and not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_text("")
+
+
 def _use_private_pool(out: Path) -> None:
-    """Register our descriptors in ovms_cli._proto._pool, not protobuf's default pool."""
+    """Register our descriptors in ovms_cli._proto._pool, not protobuf's default pool.
+
+    Well-known types our files import (any.proto, wrappers.proto) are added to that pool first:
+    a pool resolves a file's dependencies only among the files it holds.
+    """
     for path in out.rglob("*_pb2.py"):
         depth = len(path.relative_to(out).parts) - 1
         text = path.read_text().replace(
             "_descriptor_pool.Default().AddSerializedFile(", "_pool.POOL.AddSerializedFile("
+        )
+        well_known = re.findall(r"^from google\.protobuf import \w+_pb2 as (\w+)$", text, flags=re.M)
+        registrations = "".join(
+            f"_pool.POOL.AddSerializedFile({alias}.DESCRIPTOR.serialized_pb)\n" for alias in well_known
         )
         text = text.replace(
             "# @@protoc_insertion_point(imports)",
             f"from .{'.' * depth} import _pool\n# @@protoc_insertion_point(imports)",
             1,
         )
+        text = text.replace("DESCRIPTOR = _pool.POOL", f"{registrations}DESCRIPTOR = _pool.POOL", 1)
         path.write_text(text)
 
 

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
-from ovms_cli.errors import ModelNotFound, NotReady
+from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
 from ovms_cli.inference.request import InferenceRequest, InferenceResponse
 from ovms_cli.servables.metadata import ModelMetadata
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_version import ModelVersion
-from ovms_cli.servables.states import State
+from ovms_cli.servables.states import State, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -56,6 +56,16 @@ class ModelManager:
             return self.version(name, version).state is State.AVAILABLE
         except NotReady:
             return False
+
+    def model_status(self, name: str, version: int | None) -> tuple[VersionStatus, ...]:
+        """Every version the model ever registered, in any state, ascending; or only ``version``."""
+        model = self.model(name)
+        if version is None:
+            return tuple(model.versions[number].status for number in sorted(model.versions))
+        found = model.versions.get(version)
+        if found is None:
+            raise VersionNotFound(name, version)
+        return (found.status,)
 
     def metadata(self, name: str, version: int | None) -> ModelMetadata:
         model = self.model(name)

@@ -12,6 +12,7 @@ from ovms_cli import __version__
 from ovms_cli.errors import NotReady
 from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.servables.manager import ModelManager
+from ovms_cli.transports import rest_tfs
 from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
 
@@ -78,6 +79,6 @@ def _target(request: Request) -> tuple[str, int | None]:
 
 def create_app(manager: ModelManager) -> Starlette:
     return Starlette(
-        routes=KServeRoutes(manager).routes(),
+        routes=[*KServeRoutes(manager).routes(), *rest_tfs.routes(manager)],
         exception_handlers={HTTPException: http_exception_handler},
     )

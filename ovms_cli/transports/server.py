@@ -18,7 +18,7 @@ from hypercorn.config import Config as HypercornConfig
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.servables.manager import ModelManager
-from ovms_cli.transports import grpc_kserve
+from ovms_cli.transports import grpc_kserve, grpc_tfs
 from ovms_cli.transports.rest import create_app
 
 log = logging.getLogger("ovms.serving")
@@ -97,6 +97,7 @@ async def _start_grpc(settings: ServerSettings, manager: ModelManager) -> grpc.a
         ]
     )
     grpc_kserve.add_to_server(server, manager)
+    grpc_tfs.add_to_server(server, manager)
     address = f"{settings.grpc_bind_address}:{settings.port}"
     if server.add_insecure_port(address) == 0:
         raise StartupError(f"Failed to start gRPC server - at {address} - port is busy")
