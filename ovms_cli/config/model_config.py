@@ -42,6 +42,14 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
+class DynamicBatching:
+    """Coalesce concurrent requests into one inference of up to ``max_batch_size`` rows."""
+
+    max_batch_size: int
+    max_batch_delay_us: int = 0
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     base_path: str  # absolute local path, or a cloud URI left as given
@@ -57,6 +65,7 @@ class ModelConfig:
     idle_sequence_cleanup: bool = True
     low_latency_transformation: bool = False
     max_sequence_number: int = 500
+    dynamic_batching: DynamicBatching | None = None
 
     @property
     def is_remote(self) -> bool:
@@ -94,6 +103,8 @@ def model_config_from_cli(
     idle_sequence_cleanup: bool | None = None,
     low_latency_transformation: bool | None = None,
     max_sequence_number: int | None = None,
+    max_batch_size: int | None = None,
+    max_batch_delay_us: int | None = None,
     cwd: Path,
 ) -> ModelConfig:
     """The single-model-mode configuration; ``None`` means the option was not given.
@@ -114,8 +125,30 @@ def model_config_from_cli(
         "idle_sequence_cleanup": idle_sequence_cleanup,
         "low_latency_transformation": low_latency_transformation,
         "max_sequence_number": max_sequence_number,
+        "dynamic_batching": _batching_options(max_batch_size, max_batch_delay_us),
     }
     return _parse({k: v for k, v in given.items() if v is not None}, cwd, _cli_option)
+
+
+def _batching_options(max_batch_size: int | None, max_delay_us: int | None) -> dict[str, int] | None:
+    if max_batch_size is None and max_delay_us is None:
+        return None
+    options = {"max_batch_size": max_batch_size if max_batch_size is not None else 0}
+    if max_delay_us is not None:
+        options["max_batch_delay_us"] = max_delay_us
+    return options
+
+
+def _parse_batching(parser: _Parser) -> DynamicBatching | None:
+    raw = parser.raw.get("dynamic_batching")
+    if raw is None:
+        return None
+    size, delay = raw.get("max_batch_size", 0), raw.get("max_batch_delay_us", 0)
+    if size < 1:
+        parser.report("dynamic_batching", "max_batch_size must be >= 1 (--max_batch_size)")
+    if delay < 0:
+        parser.report("dynamic_batching", "max_batch_delay_us must be >= 0")
+    return DynamicBatching(size, delay)
 
 
 def _config_path(prefix: str, key: str) -> str:
@@ -180,6 +213,7 @@ def _parse(raw: Mapping[str, Any], base_dir: Path, locate: Callable[[str], str])
         idle_sequence_cleanup=raw.get("idle_sequence_cleanup", True),
         low_latency_transformation=raw.get("low_latency_transformation", False),
         max_sequence_number=parser.bounded("max_sequence_number", 500, MAX_SEQUENCE_NUMBER),
+        dynamic_batching=_parse_batching(parser),
     )
     _check_combinations(parser, config)
     if parser.problems:
@@ -206,6 +240,10 @@ def _check_combinations(parser: _Parser, config: ModelConfig) -> None:
         return
     if config.batch_size == "auto":
         parser.report("batch_size", '"auto" is not allowed for stateful models')
+    if config.dynamic_batching is not None:
+        parser.report(
+            "dynamic_batching", "is not allowed for stateful models (requests of a sequence run in order)"
+        )
     if _has_auto_shape(config.shape):
         parser.report("shape", '"auto" is not allowed for stateful models')
 

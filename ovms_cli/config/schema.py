@@ -63,6 +63,13 @@ _MODEL_CONFIG: dict[str, Any] = _closed(
         "idle_sequence_cleanup": _BOOLEAN,
         "low_latency_transformation": _BOOLEAN,
         "max_sequence_number": {"type": "integer", "minimum": 0},
+        "dynamic_batching": _closed(
+            ["max_batch_size"],
+            {
+                "max_batch_size": {"type": "integer", "minimum": 1},
+                "max_batch_delay_us": {"type": "integer", "minimum": 0},
+            },
+        ),
         "custom_loader_options": {
             "type": "object",
             "required": ["loader_name"],

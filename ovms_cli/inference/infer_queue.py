@@ -33,16 +33,33 @@ class InferQueue:
 
     async def infer(self, inputs: Mapping[int, Array]) -> Outputs:
         """Run one inference; ``inputs`` are keyed by their index among the model's inputs."""
-        free = self._free or self._make_semaphore()
-        async with free:
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[Outputs] = loop.create_future()
-            # The inputs stay referenced in the userdata until the callback: shared memory.
-            self._queue.start_async(dict(inputs), (loop, future, inputs), share_inputs=True)
-            return await future
+        await self.acquire()
+        try:
+            return await self.run_acquired(inputs)
+        finally:
+            self.release()
 
-    def _make_semaphore(self) -> asyncio.Semaphore:
-        self._free = asyncio.Semaphore(self.size)
+    def has_free_request(self) -> bool:
+        return not self._slots().locked()
+
+    async def acquire(self) -> None:
+        """Wait (FIFO) until an infer request is idle and reserve it."""
+        await self._slots().acquire()
+
+    def release(self) -> None:
+        self._slots().release()
+
+    async def run_acquired(self, inputs: Mapping[int, Array]) -> Outputs:
+        """Run on the infer request the caller reserved with ``acquire``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outputs] = loop.create_future()
+        # The inputs stay referenced in the userdata until the callback: shared memory.
+        self._queue.start_async(dict(inputs), (loop, future, inputs), share_inputs=True)
+        return await future
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self._free is None:
+            self._free = asyncio.Semaphore(self.size)
         return self._free
 
     def _on_done(self, request: ov.InferRequest, userdata: _Userdata) -> None:

@@ -17,7 +17,9 @@ import openvino as ov
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.inference import dtypes
+from ovms_cli.inference.batcher import Batcher
 from ovms_cli.inference.infer_queue import InferQueue
+from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
 from ovms_cli.repository.versions import find_model_file
@@ -39,6 +41,11 @@ class LoadedModel:
     queue: InferQueue
     nireq: int
     compiled: ov.CompiledModel
+    batcher: Batcher | None = None
+
+    async def infer(self, feed: Mapping[int, Array]) -> dict[str, Array]:
+        runner = self.batcher or self.queue
+        return await runner.infer(feed)
 
 
 def load_model(core: ov.Core, config: ModelConfig, version_dir: Path) -> LoadedModel:
@@ -53,6 +60,8 @@ def load_model(core: ov.Core, config: ModelConfig, version_dir: Path) -> LoadedM
     model = _apply_layouts(model, config, in_names, out_names)
     batch_indices = [_batch_index(p) for p in model.inputs]
     _reshape(model, config, in_names, batch_indices)
+    if config.dynamic_batching is not None:
+        _allow_variable_batch(model, batch_indices)
     compiled = _compile(core, model, config)
     nireq = config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     if nireq > MAX_NIREQ:
@@ -63,7 +72,43 @@ def load_model(core: ov.Core, config: ModelConfig, version_dir: Path) -> LoadedM
     }
     outputs = {n: _spec(n, i, p, 0) for i, (n, p) in enumerate(zip(out_names, compiled.outputs, strict=True))}
     queue = InferQueue(compiled, nireq, out_names)
-    return LoadedModel(inputs, outputs, queue, queue.size, compiled)
+    batcher = None
+    if config.dynamic_batching is not None:
+        _check_batchable_outputs(compiled)
+        batching = config.dynamic_batching
+        batcher = Batcher(queue, batching.max_batch_size, batching.max_batch_delay_us)
+    return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher)
+
+
+def _allow_variable_batch(model: ov.Model, batch_indices: list[int | None]) -> None:
+    """Dynamic batching stacks requests along dimension 0: it must exist and be free to vary."""
+    targets = {}
+    for port, batch in zip(model.inputs, batch_indices, strict=True):
+        shape = port.get_partial_shape()
+        if batch != 0 or shape.rank.is_dynamic:
+            raise LoadError(
+                f"dynamic batching needs the batch at dimension 0 of every input; input {_port_name(port)} "
+                f"has layout {ov.layout_helpers.get_layout(port).to_string()}"
+            )
+        if shape[0].is_static:
+            targets[port] = ov.PartialShape([ov.Dimension(), *list(shape)[1:]])
+    if not targets:
+        return
+    try:
+        model.reshape(targets)
+    except RuntimeError as error:
+        raise LoadError(
+            f"dynamic batching needs a batch dimension that can vary; this model's cannot: {_first_line(error)}"
+        ) from error
+
+
+def _check_batchable_outputs(compiled: ov.CompiledModel) -> None:
+    for port in compiled.outputs:
+        shape = port.get_partial_shape()
+        if shape.rank.is_dynamic or shape.rank.get_length() == 0 or shape[0].is_static:
+            raise LoadError(
+                f"dynamic batching needs outputs batched along dimension 0; output {_port_name(port)} is {shape}"
+            )
 
 
 def _port_name(port: ov.Output) -> str:

@@ -100,7 +100,7 @@ class ModelVersion:
         loaded = self.loaded
         _check_requested(requested, loaded.outputs)
         feed = await _prepare_inputs(inputs, loaded.inputs)
-        outputs = await loaded.queue.infer(feed)
+        outputs = await loaded.infer(feed)
         if requested:
             outputs = {name: outputs[name] for name in requested}
         for name in self._string_outputs.intersection(outputs):
