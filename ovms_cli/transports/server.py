@@ -38,6 +38,7 @@ class ServerSettings:
     rest_bind_address: str = "0.0.0.0"
     cache_dir: Path | None = None
     shutdown_timeout: float = 30.0
+    exit_on_load_failure: bool = False  # single-model mode: a model that fails to load stops start-up
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -51,6 +52,8 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     rest_task = _start_rest(settings, manager, stop) if settings.rest_port else None
     try:
         await manager.load(models)
+        if settings.exit_on_load_failure:
+            _check_loaded(manager)
         _log_summary(settings, manager)
         await stop.wait()
     finally:
@@ -61,6 +64,14 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         if rest_task is not None:
             await rest_task
         manager.unload()
+
+
+def _check_loaded(manager: ModelManager) -> None:
+    for model in manager.models.values():
+        failed = [v for v in model.versions.values() if v.status.error_code != 0]
+        if failed:
+            reasons = "; ".join(f"version {v.version}: {v.status.reason}" for v in failed)
+            raise StartupError(f"Model {model.name} failed to load - {reasons}")
 
 
 def _make_core(settings: ServerSettings) -> ov.Core:
