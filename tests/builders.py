@@ -70,3 +70,22 @@ def run_in_process(model_dir: Path, inputs: dict[str, np.ndarray]) -> dict[str, 
     compiled = ov.Core().compile_model(str(xml), "CPU")
     result = compiled(inputs)
     return {next(iter(port.get_names())): np.asarray(value) for port, value in result.items()}
+
+
+def image_nchw_model() -> ov.Model:
+    """A 1x1 convolution mixing colour channels on ``image: FP32[-1, 3, 8, 8]`` (NCHW), plus the mean."""
+    x = ops.parameter([-1, 3, 8, 8], ov.Type.f32, name="image")
+    weights = np.array([[1.0, 0.5, -1.0], [0.25, -0.5, 2.0]], np.float32).reshape(2, 3, 1, 1)
+    mixed = ops.convolution(x, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1])
+    mean = ops.reduce_mean(x, ops.constant(np.array([1, 2, 3], np.int64)), False)
+    mixed.output(0).get_tensor().set_names({"mixed"})
+    mean.output(0).get_tensor().set_names({"mean"})
+    return ov.Model([mixed, mean], [x], "image_nchw")
+
+
+def image_nhwc_model() -> ov.Model:
+    """Per-channel sums on ``image: FP32[1, 16, 16, 3]`` (NHWC, every dimension fixed: images get resized)."""
+    x = ops.parameter([1, 16, 16, 3], ov.Type.f32, name="image")
+    sums = ops.reduce_sum(x, ops.constant(np.array([1, 2], np.int64)), False)
+    sums.output(0).get_tensor().set_names({"channel_sums"})
+    return ov.Model([sums], [x], "image_nhwc")

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from builders import affine_model, fixed_batch_model, string_echo_model, write_ir, write_onnx_add_mul
+from builders import (
+    affine_model,
+    fixed_batch_model,
+    image_nchw_model,
+    image_nhwc_model,
+    string_echo_model,
+    write_ir,
+    write_onnx_add_mul,
+)
 
 
 def free_port() -> int:
@@ -84,6 +92,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_onnx_add_mul(root / "add_mul")
     write_ir(fixed_batch_model(), root / "fixed")
     write_ir(string_echo_model(), root / "echo")
+    write_ir(image_nchw_model(), root / "image_nchw")
+    write_ir(image_nhwc_model(), root / "image_nhwc")
     (root / "broken" / "1").mkdir(parents=True)
     (root / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx file")
     models = [
@@ -92,6 +102,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"name": "fixed", "base_path": "fixed", "nireq": 2},
         {"name": "echo", "base_path": "echo"},
         {"name": "broken", "base_path": "broken"},
+        {"name": "image_nchw", "base_path": "image_nchw", "layout": "NHWC:NCHW"},
+        {"name": "image_nhwc", "base_path": "image_nhwc", "layout": "NHWC"},
     ]
     config = {"model_config_list": [{"config": m} for m in models]}
     (root / "config.json").write_text(json.dumps(config, indent=2))
