@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 logger = logging.getLogger("ovms.repository")
@@ -67,21 +68,37 @@ def find_model_file(version_dir: Path) -> Path:
     """
     if not version_dir.is_dir():
         raise RepositoryError(f"The provided base path is invalid or doesn't exists: {version_dir}")
-    files = sorted(entry for entry in version_dir.iterdir() if entry.is_file())
-    names = {f.name for f in files}
-    for candidate in files:
-        if candidate.suffix == ".xml" and candidate.with_suffix(".bin").name in names:
-            return candidate
-    for candidate in files:
-        if candidate.suffix == ".onnx":
-            return candidate
-    for candidate in files:
-        if candidate.suffix == ".pdmodel" and candidate.with_suffix(".pdiparams").name in names:
-            return candidate
-    if "saved_model.pb" in names:
-        return version_dir
+    name = model_file_name(entry.name for entry in version_dir.iterdir() if entry.is_file())
+    if name is None:
+        raise RepositoryError(f"File not found or cannot open: {version_dir}")
+    return version_dir if name == SAVED_MODEL else version_dir / name
+
+
+SAVED_MODEL = "saved_model.pb"
+
+
+def model_file_name(file_names: Iterable[str]) -> str | None:
+    """Which of a version folder's files holds the model (rules of ``find_model_file``), or None.
+
+    Works on bare names so that remote listings can tell a complete version from a partial one.
+    """
+    names = sorted(file_names)
+    present = set(names)
+    for name in names:
+        stem, dot, suffix = name.rpartition(".")
+        if dot and suffix == "xml" and f"{stem}.bin" in present:
+            return name
+    for name in names:
+        if name.endswith(".onnx"):
+            return name
+    for name in names:
+        stem, dot, suffix = name.rpartition(".")
+        if dot and suffix == "pdmodel" and f"{stem}.pdiparams" in present:
+            return name
+    if SAVED_MODEL in present:
+        return SAVED_MODEL
     for suffix in (".pb", ".tflite"):
-        for candidate in files:
-            if candidate.suffix == suffix:
-                return candidate
-    raise RepositoryError(f"File not found or cannot open: {version_dir}")
+        for name in names:
+            if name.endswith(suffix):
+                return name
+    return None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import NotReady, VersionNotFound
-from ovms_cli.repository.versions import RepositoryError, version_directories
+from ovms_cli.repository.source import RepositoryError, open_source
 from ovms_cli.servables.model_version import ModelVersion
 from ovms_cli.servables.states import State
 
@@ -21,20 +20,16 @@ class Model:
         self.config = config
         self.name = config.name
         self.versions: dict[int, ModelVersion] = {}
+        self.source = open_source(config.base_path)
 
     def load(self, core: ov.Core) -> None:
         """Blocking: load the versions the policy selects, falling back past versions that fail."""
-        if self.config.is_remote:
-            log.error("Model %s: remote base_path %s is not supported yet", self.name, self.config.base_path)
-            return
-        base = Path(self.config.base_path)
         try:
-            present = version_directories(base)
+            listed = self.source.list_versions()
         except RepositoryError as error:
             log.error("Model %s: %s", self.name, error)
             return
-        if not present:
-            log.warning("No version found for model in path: %s", base)
+        present = [v for v, entry in listed.items() if entry.complete]
         failed: set[int] = set()
         while True:
             wanted = self.config.version_policy.select(v for v in present if v not in failed)
@@ -42,7 +37,7 @@ class Model:
             if not pending:
                 return
             for number in pending:
-                version = ModelVersion(self.name, number, present[number], self.config)
+                version = ModelVersion(self.name, number, self.source, self.config)
                 self.versions[number] = version
                 version.load(core)
                 if version.state is not State.AVAILABLE:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import openvino as ov
@@ -17,7 +16,7 @@ from ovms_cli.inference.images import decode_images
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, as_bytes, strings_to_u8_2d, u8_2d_to_strings
 from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
-from ovms_cli.repository.versions import RepositoryError
+from ovms_cli.repository.source import ModelSource, RepositoryError
 from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.model_loader import LoadedModel, LoadError, load_model
 from ovms_cli.servables.states import ErrorCode, State, VersionStatus
@@ -26,10 +25,10 @@ log = logging.getLogger("ovms.modelmanager")
 
 
 class ModelVersion:
-    def __init__(self, model_name: str, version: int, path: Path, config: ModelConfig) -> None:
+    def __init__(self, model_name: str, version: int, source: ModelSource, config: ModelConfig) -> None:
         self.model_name = model_name
         self.version = version
-        self.path = path
+        self.source = source
         self.config = config
         self._status = VersionStatus(version, State.START)
         self._loaded: LoadedModel | None = None
@@ -59,7 +58,7 @@ class ModelVersion:
         """Blocking: read and compile the model. Leaves the version AVAILABLE or failed."""
         self._set_status(State.LOADING)
         try:
-            loaded = load_model(core, self.config, self.path)
+            loaded = load_model(core, self.config, self.source.fetch(self.version))
         except (LoadError, RepositoryError, RuntimeError) as error:
             self._set_status(State.LOADING, ErrorCode.UNKNOWN, str(error))
             log.error("Loading version %d of model %s failed: %s", self.version, self.model_name, error)
@@ -82,6 +81,7 @@ class ModelVersion:
     def unload(self) -> None:
         self._set_status(State.UNLOADING)
         self._loaded = None
+        self.source.release(self.version)
         self._set_status(State.END)
 
     def input_metadata(self) -> tuple[TensorMetadata, ...]:

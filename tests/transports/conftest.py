@@ -1,7 +1,5 @@
 """A manager with one loaded model and one whose only version is still loading."""
 
-from pathlib import Path
-
 import openvino as ov
 import pytest
 from builders import affine_model, write_ir
@@ -20,7 +18,7 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> ModelManager:
     ready = Model(ModelConfig("affine", str(root / "affine")))
     ready.load(manager.core)
     loading = Model(ModelConfig("loading", str(root / "loading")))
-    loading.versions[1] = ModelVersion("loading", 1, Path(root / "loading" / "1"), loading.config)
+    loading.versions[1] = ModelVersion("loading", 1, loading.source, loading.config)
     manager.models = {"affine": ready, "loading": loading}
     manager.ready = True
     return manager
