@@ -17,7 +17,9 @@ import gen_completions  # noqa: E402
 @pytest.mark.parametrize(("filename", "text"), sorted(gen_completions.scripts().items()))
 def test_committed_scripts_are_up_to_date(filename: str, text: str) -> None:
     committed = (ROOT / "completions" / filename).read_text()
-    assert committed == text.rstrip("\n") + "\n", f"run python scripts/gen_completions.py ({filename} is stale)"
+    assert committed == text.rstrip("\n") + "\n", (
+        f"run python scripts/gen_completions.py ({filename} is stale)"
+    )
 
 
 def _complete(words: str, cword: int) -> list[str]:

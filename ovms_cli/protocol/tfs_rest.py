@@ -312,3 +312,9 @@ def _proto_json(message: Message) -> bytes:
         message, indent=1, descriptor_pool=POOL, always_print_fields_with_no_presence=True
     )
     return text.encode()
+
+
+def encode_config_status(statuses: Mapping[str, Sequence[VersionStatus]]) -> bytes:
+    """``GET /v1/config``: every servable's GetModelStatusResponse JSON, keyed by name, sorted (spec §4.7)."""
+    documents = {name: orjson.loads(encode_model_status(statuses[name])) for name in sorted(statuses)}
+    return orjson.dumps(documents, option=orjson.OPT_INDENT_2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import openvino as ov
 
@@ -13,6 +14,7 @@ from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
 from ovms_cli.inference.request import InferenceRequest, InferenceResponse
 from ovms_cli.servables.metadata import ModelMetadata
 from ovms_cli.servables.model import Model
+from ovms_cli.servables.model_loader import Runtime
 from ovms_cli.servables.model_version import ModelVersion
 from ovms_cli.servables.states import State, VersionStatus
 
@@ -20,18 +22,75 @@ log = logging.getLogger("ovms.modelmanager")
 
 
 class ModelManager:
-    def __init__(self, core: ov.Core | None = None) -> None:
-        self.core = core or ov.Core()
-        self.models: dict[str, Model] = {}
+    def __init__(self, core: ov.Core | None = None, cache_dir: Path | None = None) -> None:
+        self.runtime = Runtime(core or ov.Core(), cache_dir)
+        self.models: dict[str, Model] = {}  # every model ever configured; removed ones keep END versions
+        self.configured: tuple[str, ...] = ()
         self.ready = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def core(self) -> ov.Core:
+        return self.runtime.core
 
     async def load(self, configs: Sequence[ModelConfig]) -> None:
-        """Load every configured model off the event loop; the server is ready afterwards."""
-        for config in configs:
-            model = Model(config)
-            self.models[config.name] = model
-            await asyncio.to_thread(model.load, self.core)
+        """The initial load; the server is ready afterwards, whatever failed."""
+        await self.apply(configs)
         self.ready = True
+
+    async def apply(self, configs: Sequence[ModelConfig]) -> bool:
+        """Serve exactly ``configs``: add, reconfigure and retire models. True if anything changed."""
+        async with self._lock:
+            changed = False
+            for config in configs:
+                changed = await self._apply_one(config) or changed
+            wanted = {c.name for c in configs}
+            for name in self.configured:
+                if name not in wanted:
+                    log.info("Model %s was removed from the configuration: retiring its versions", name)
+                    await self.models[name].retire()
+                    changed = True
+            self.configured = tuple(c.name for c in configs)
+            return changed
+
+    async def _apply_one(self, config: ModelConfig) -> bool:
+        current = self.models.get(config.name)
+        if (
+            current is not None
+            and config.name in self.configured
+            and current.config.base_path == config.base_path
+        ):
+            if current.config == config:
+                return False
+            return await current.reconfigure(self.runtime, config)
+        fresh = Model(config)
+        if current is None:
+            self.models[config.name] = fresh
+            await fresh.sync(self.runtime, initial=True)
+            return True
+        # A new base path, or a model added back: load beside whatever still serves, then swap.
+        await fresh.sync(self.runtime, initial=True)
+        live = [v for v in current.versions.values() if v.state is State.AVAILABLE]
+        if live and not fresh.available_versions():
+            log.error(
+                "Model %s: nothing loads from %s; the previous versions keep serving",
+                config.name,
+                config.base_path,
+            )
+            return False
+        fresh.versions = {**current.versions, **fresh.versions}  # retired versions stay listed
+        self.models[config.name] = fresh
+        for version in live:
+            await version.retire()
+        return True
+
+    async def sync_versions(self) -> bool:
+        """One watcher pass over every configured model's repository."""
+        async with self._lock:
+            changed = False
+            for name in self.configured:
+                changed = await self.models[name].sync(self.runtime) or changed
+            return changed
 
     def unload(self) -> None:
         for model in self.models.values():

@@ -1,14 +1,21 @@
-"""A named model: its versions, the version policy, and which version serves by default."""
+"""A named model: its versions, the version policy, and which version serves by default.
+
+``sync`` brings the served versions in line with the repository and the policy: versions that
+appear (complete, and unchanged since the previous look) load; versions the policy no longer
+selects, or whose folder disappeared, retire once their in-flight requests finish and stay
+listed as END. A listing that fails changes nothing, and a version that failed to load is tried
+again only when its files change.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-
-import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import NotReady, VersionNotFound
-from ovms_cli.repository.source import RepositoryError, open_source
+from ovms_cli.repository.source import RepositoryError, VersionEntry, open_source
+from ovms_cli.servables.model_loader import Runtime
 from ovms_cli.servables.model_version import ModelVersion
 from ovms_cli.servables.states import State
 
@@ -21,31 +28,95 @@ class Model:
         self.name = config.name
         self.versions: dict[int, ModelVersion] = {}
         self.source = open_source(config.base_path)
+        self._seen: dict[int, str] = {}  # fingerprints at the previous listing
+        self._failed: dict[int, str] = {}  # fingerprint of the files a version failed to load from
 
-    def load(self, core: ov.Core) -> None:
-        """Blocking: load the versions the policy selects, falling back past versions that fail."""
+    async def sync(self, runtime: Runtime, *, initial: bool = False) -> bool:
+        """Load and retire versions; True if anything changed. ``initial``: trust the first listing."""
         try:
-            listed = self.source.list_versions()
+            listed = await asyncio.to_thread(self.source.list_versions)
         except RepositoryError as error:
-            log.error("Model %s: %s", self.name, error)
-            return
-        present = [v for v, entry in listed.items() if entry.complete]
-        failed: set[int] = set()
+            log.error("Model %s: listing versions failed, keeping what is served: %s", self.name, error)
+            return False
+        candidates = self._candidates(listed, initial)
+        self._seen = {v: entry.fingerprint for v, entry in listed.items()}
+        changed = False
         while True:
-            wanted = self.config.version_policy.select(v for v in present if v not in failed)
-            pending = [v for v in wanted if self._state(v) is None]
+            wanted = set(self.config.version_policy.select(candidates))
+            pending = sorted((v for v in wanted if not self._serving(v)), reverse=True)
             if not pending:
-                return
+                break
             for number in pending:
-                version = ModelVersion(self.name, number, self.source, self.config)
-                self.versions[number] = version
-                version.load(core)
-                if version.state is not State.AVAILABLE:
-                    failed.add(number)
+                changed = True
+                if not await self._load_version(runtime, number):
+                    self._failed[number] = listed[number].fingerprint
+                    candidates.remove(number)
+        for number in [
+            v for v, mv in self.versions.items() if mv.state is State.AVAILABLE and v not in wanted
+        ]:
+            await self.versions[number].retire()
+            changed = True
+        return changed
 
-    def _state(self, number: int) -> State | None:
+    def _candidates(self, listed: dict[int, VersionEntry], initial: bool) -> list[int]:
+        out = []
+        for number, entry in listed.items():
+            stable = initial or self._seen.get(number) == entry.fingerprint or self._serving(number)
+            if entry.complete and stable and self._failed.get(number) != entry.fingerprint:
+                out.append(number)
+        return out
+
+    def _serving(self, number: int) -> bool:
         version = self.versions.get(number)
-        return None if version is None else version.state
+        return (
+            version is not None
+            and version.state in (State.START, State.LOADING, State.AVAILABLE)
+            and (version.status.error_code == 0)
+        )
+
+    async def _load_version(self, runtime: Runtime, number: int, config: ModelConfig | None = None) -> bool:
+        version = ModelVersion(self.name, number, self.source, config or self.config)
+        previous = self.versions.get(number)
+        if previous is None or previous.state is not State.AVAILABLE:
+            self.versions[number] = version  # visible as START/LOADING while it loads
+        await asyncio.to_thread(version.load, runtime)
+        if version.state is not State.AVAILABLE:
+            return False
+        self.versions[number] = version
+        if previous is not None and previous is not version and previous.state is State.AVAILABLE:
+            await previous.retire()
+        return True
+
+    async def reconfigure(self, runtime: Runtime, config: ModelConfig) -> bool:
+        """Apply a new config of the same model. Served versions reload beside the old ones and swap
+        in when ready; a version that fails to reload keeps serving with its old config."""
+        reload_needed = _reload_keys(config) != _reload_keys(self.config)
+        if not reload_needed:
+            self.config = config
+            return await self.sync(runtime)
+        self.config = config
+        changed = False
+        for number in list(self.available_versions()):
+            changed = True
+            if not await self._reload_version(runtime, number, config):
+                log.error("Model %s version %d keeps serving with its previous config", self.name, number)
+        return await self.sync(runtime) or changed
+
+    async def _reload_version(self, runtime: Runtime, number: int, config: ModelConfig) -> bool:
+        version = ModelVersion(self.name, number, self.source, config)
+        await asyncio.to_thread(version.load, runtime)
+        if version.state is not State.AVAILABLE:
+            return False
+        previous = self.versions[number]
+        self.versions[number] = version
+        await previous.retire(release=False)
+        return True
+
+    async def retire(self) -> None:
+        """The model left the configuration: every version ends, and stays listed."""
+        for version in list(self.versions.values()):
+            if version.state is State.AVAILABLE:
+                await version.retire()
 
     def unload(self) -> None:
         for version in self.versions.values():
@@ -68,3 +139,22 @@ class Model:
         if found is None:
             raise VersionNotFound(self.name, number)
         return found
+
+
+def _reload_keys(config: ModelConfig) -> tuple[object, ...]:
+    """Everything but the version policy: a change to any of these reloads the versions (spec §3.4)."""
+    return (
+        config.base_path,
+        config.batch_size,
+        repr(config.shape),
+        repr(config.layout),
+        config.nireq,
+        config.target_device,
+        tuple(sorted(config.plugin_config.items())),
+        config.allow_cache,
+        config.stateful,
+        config.idle_sequence_cleanup,
+        config.low_latency_transformation,
+        config.max_sequence_number,
+        config.dynamic_batching,
+    )

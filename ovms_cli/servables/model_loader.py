@@ -30,6 +30,14 @@ MAX_NIREQ = 100_000
 MAPPING_FILE = "mapping_config.json"
 
 
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What every load shares: the one OpenVINO Core, and the compiled-model cache folder."""
+
+    core: ov.Core
+    cache_dir: Path | None = None
+
+
 class LoadError(Exception):
     """A version could not be loaded; the message says why."""
 
@@ -48,10 +56,10 @@ class LoadedModel:
         return await runner.infer(feed)
 
 
-def load_model(core: ov.Core, config: ModelConfig, version_dir: Path) -> LoadedModel:
+def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> LoadedModel:
     model_file = find_model_file(version_dir)
     try:
-        model = core.read_model(str(model_file))
+        model = runtime.core.read_model(str(model_file))
     except RuntimeError as error:
         raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
     mapping = _read_mapping(version_dir)
@@ -62,7 +70,7 @@ def load_model(core: ov.Core, config: ModelConfig, version_dir: Path) -> LoadedM
     _reshape(model, config, in_names, batch_indices)
     if config.dynamic_batching is not None:
         _allow_variable_batch(model, batch_indices)
-    compiled = _compile(core, model, config)
+    compiled = _compile(runtime, model, config)
     nireq = config.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     if nireq > MAX_NIREQ:
         raise LoadError(f"Nireq parameter too high - Exceeded allowed nireq value: {nireq}")
@@ -237,9 +245,23 @@ def plugin_config_with_defaults(config: ModelConfig) -> dict[str, Any]:
     return properties
 
 
-def _compile(core: ov.Core, model: ov.Model, config: ModelConfig) -> ov.CompiledModel:
+def uses_cache(config: ModelConfig) -> bool:
+    """OVMS's rule (spec §11.1): models reshaped per request skip the cache unless allow_cache."""
+    shape = config.shape
+    auto = (
+        config.batch_size == "auto"
+        or shape == "auto"
+        or (isinstance(shape, dict) and "auto" in shape.values())
+    )
+    return config.allow_cache or not auto
+
+
+def _compile(runtime: Runtime, model: ov.Model, config: ModelConfig) -> ov.CompiledModel:
+    properties = plugin_config_with_defaults(config)
+    if runtime.cache_dir is not None and uses_cache(config):
+        properties["CACHE_DIR"] = str(runtime.cache_dir)
     try:
-        return core.compile_model(model, config.target_device, plugin_config_with_defaults(config))
+        return runtime.core.compile_model(model, config.target_device, properties)
     except RuntimeError as error:
         raise LoadError(f"Cannot compile model into target device: {_first_line(error)}") from error
 

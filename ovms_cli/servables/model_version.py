@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
-import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import InvalidInput, NotFound, NotReady
@@ -18,7 +17,7 @@ from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, as_bytes, strings_t
 from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
 from ovms_cli.repository.source import ModelSource, RepositoryError
 from ovms_cli.servables.metadata import TensorMetadata
-from ovms_cli.servables.model_loader import LoadedModel, LoadError, load_model
+from ovms_cli.servables.model_loader import LoadedModel, LoadError, Runtime, load_model
 from ovms_cli.servables.states import ErrorCode, State, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
@@ -32,6 +31,9 @@ class ModelVersion:
         self.config = config
         self._status = VersionStatus(version, State.START)
         self._loaded: LoadedModel | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._string_outputs: frozenset[str] = frozenset()
 
     @property
@@ -54,11 +56,11 @@ class ModelVersion:
             return NotFound("Model with requested version is retired", detail)
         return NotReady("Model with requested version is not loaded yet", detail)
 
-    def load(self, core: ov.Core) -> None:
+    def load(self, runtime: Runtime) -> None:
         """Blocking: read and compile the model. Leaves the version AVAILABLE or failed."""
         self._set_status(State.LOADING)
         try:
-            loaded = load_model(core, self.config, self.source.fetch(self.version))
+            loaded = load_model(runtime, self.config, self.source.fetch(self.version))
         except (LoadError, RepositoryError, RuntimeError) as error:
             self._set_status(State.LOADING, ErrorCode.UNKNOWN, str(error))
             log.error("Loading version %d of model %s failed: %s", self.version, self.model_name, error)
@@ -77,6 +79,15 @@ class ModelVersion:
             self._batch_size_text(loaded),
             loaded.nireq,
         )
+
+    async def retire(self, *, release: bool = True) -> None:
+        """Stop taking requests, let in-flight ones finish, then unload (END)."""
+        self._set_status(State.UNLOADING)
+        await self._idle.wait()
+        self._loaded = None
+        if release:
+            await asyncio.to_thread(self.source.release, self.version)
+        self._set_status(State.END)
 
     def unload(self) -> None:
         self._set_status(State.UNLOADING)
@@ -98,9 +109,16 @@ class ModelVersion:
 
     async def infer(self, inputs: Mapping[str, Array], requested: tuple[str, ...] = ()) -> dict[str, Array]:
         loaded = self.loaded
-        _check_requested(requested, loaded.outputs)
-        feed = await _prepare_inputs(inputs, loaded.inputs)
-        outputs = await loaded.infer(feed)
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            _check_requested(requested, loaded.outputs)
+            feed = await _prepare_inputs(inputs, loaded.inputs)
+            outputs = await loaded.infer(feed)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
         if requested:
             outputs = {name: outputs[name] for name in requested}
         for name in self._string_outputs.intersection(outputs):

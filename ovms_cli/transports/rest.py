@@ -12,9 +12,11 @@ from ovms_cli import __version__
 from ovms_cli.errors import NotReady
 from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.servables.manager import ModelManager
+from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import rest_tfs
 from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
+from ovms_cli.transports.rest_config import ConfigRoutes
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
@@ -77,8 +79,13 @@ def _target(request: Request) -> tuple[str, int | None]:
     return request.path_params["name"], version
 
 
-def create_app(manager: ModelManager) -> Starlette:
+def create_app(manager: ModelManager, watcher: Watcher | None = None) -> Starlette:
+    watcher = watcher or Watcher(manager, None, 0)
     return Starlette(
-        routes=[*KServeRoutes(manager).routes(), *rest_tfs.routes(manager)],
+        routes=[
+            *KServeRoutes(manager).routes(),
+            *ConfigRoutes(manager, watcher).routes(),
+            *rest_tfs.routes(manager),
+        ],
         exception_handlers={HTTPException: http_exception_handler},
     )

@@ -18,6 +18,7 @@ from hypercorn.config import Config as HypercornConfig
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.servables.manager import ModelManager
+from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import grpc_kserve, grpc_tfs
 from ovms_cli.transports.rest import create_app
 
@@ -39,6 +40,8 @@ class ServerSettings:
     cache_dir: Path | None = None
     shutdown_timeout: float = 30.0
     exit_on_load_failure: bool = False  # single-model mode: a model that fails to load stops start-up
+    config_path: Path | None = None  # config mode: watched for changes
+    poll_seconds: float = 1.0  # --file_system_poll_wait_seconds; 0: no watcher
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -47,17 +50,25 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    manager = ModelManager(_make_core(settings))
+    manager = ModelManager(ov.Core(), _cache_dir(settings))
+    watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
     grpc_server = await _start_grpc(settings, manager)
-    rest_task = _start_rest(settings, manager, stop) if settings.rest_port else None
+    rest_task = _start_rest(settings, manager, watcher, stop) if settings.rest_port else None
+    watching: asyncio.Task[None] | None = None
     try:
+        if settings.config_path is not None:
+            watcher.mark_loaded(settings.config_path.read_bytes())
         await manager.load(models)
         if settings.exit_on_load_failure:
             _check_loaded(manager)
         _log_summary(settings, manager)
+        if settings.poll_seconds > 0:
+            watching = asyncio.create_task(watcher.run(), name="watcher")
         await stop.wait()
     finally:
         log.info("Shutting down")
+        if watching is not None:
+            watching.cancel()
         manager.ready = False
         stop.set()
         await grpc_server.stop(settings.shutdown_timeout)
@@ -74,12 +85,12 @@ def _check_loaded(manager: ModelManager) -> None:
             raise StartupError(f"Model {model.name} failed to load - {reasons}")
 
 
-def _make_core(settings: ServerSettings) -> ov.Core:
-    core = ov.Core()
-    if settings.cache_dir is not None:
-        settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        core.set_property({"CACHE_DIR": str(settings.cache_dir)})
-    return core
+def _cache_dir(settings: ServerSettings) -> Path | None:
+    if settings.cache_dir is None:
+        return None
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    log.info("Model cache is enabled: %s", settings.cache_dir)
+    return settings.cache_dir
 
 
 def _check_port_free(address: str, port: int, what: str) -> None:
@@ -117,7 +128,9 @@ async def _start_grpc(settings: ServerSettings, manager: ModelManager) -> grpc.a
     return server
 
 
-def _start_rest(settings: ServerSettings, manager: ModelManager, stop: asyncio.Event) -> asyncio.Task[None]:
+def _start_rest(
+    settings: ServerSettings, manager: ModelManager, watcher: Watcher, stop: asyncio.Event
+) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
     config.accesslog = None
@@ -125,7 +138,7 @@ def _start_rest(settings: ServerSettings, manager: ModelManager, stop: asyncio.E
     config.graceful_timeout = settings.shutdown_timeout
     config.keep_alive_timeout = 75
     task = asyncio.create_task(
-        hypercorn_serve(create_app(manager), config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
+        hypercorn_serve(create_app(manager, watcher), config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
     )
     log.info("Started REST server at %s:%d", settings.rest_bind_address, settings.rest_port)

@@ -83,7 +83,9 @@ def test_tritonclient_http_sends_images_with_the_binary_extension(
 
 
 @pytest.mark.parametrize("images", [JPEGS, PNGS], ids=["jpeg", "png"])
-def test_ovmsclient_grpc_and_http_send_images(server: ServerProcess, repository: Path, images: list[bytes]) -> None:
+def test_ovmsclient_grpc_and_http_send_images(
+    server: ServerProcess, repository: Path, images: list[bytes]
+) -> None:
     expected = _expected_nchw(repository, images)
     for client in (
         ovmsclient.make_grpc_client(server.grpc_url),
@@ -101,7 +103,9 @@ def test_images_are_resized_for_a_fixed_nhwc_model(server: ServerProcess, reposi
     client = grpcclient.InferenceServerClient(server.grpc_url)
     data = grpcclient.InferInput("image", [1], "BYTES")
     data.set_data_from_numpy(_bytes_tensor(BIG))
-    np.testing.assert_allclose(client.infer("image_nhwc", [data]).as_numpy("channel_sums"), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        client.infer("image_nhwc", [data]).as_numpy("channel_sums"), expected, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize(

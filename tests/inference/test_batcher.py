@@ -61,7 +61,9 @@ def test_signature_ignores_only_the_batch_dimension() -> None:
     assert signature(a) != signature({0: np.zeros((2, 3), np.float64)})
 
 
-async def _run_concurrently(batcher: Batcher, feeds: list[dict[int, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+async def _run_concurrently(
+    batcher: Batcher, feeds: list[dict[int, np.ndarray]]
+) -> list[dict[str, np.ndarray]]:
     return await asyncio.gather(*(batcher.infer(feed) for feed in feeds))
 
 

@@ -3,10 +3,12 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
+from ovms_cli.servables.model_loader import Runtime
+
 
 @pytest.fixture(scope="session")
-def core() -> ov.Core:
-    return ov.Core()
+def runtime() -> Runtime:
+    return Runtime(ov.Core())
 
 
 @pytest.fixture

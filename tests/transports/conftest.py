@@ -1,5 +1,7 @@
 """A manager with one loaded model and one whose only version is still loading."""
 
+import asyncio
+
 import openvino as ov
 import pytest
 from builders import affine_model, write_ir
@@ -16,7 +18,7 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> ModelManager:
     write_ir(affine_model(), root / "affine", 1)
     manager = ModelManager(ov.Core())
     ready = Model(ModelConfig("affine", str(root / "affine")))
-    ready.load(manager.core)
+    asyncio.run(ready.sync(manager.runtime, initial=True))
     loading = Model(ModelConfig("loading", str(root / "loading")))
     loading.versions[1] = ModelVersion("loading", 1, loading.source, loading.config)
     manager.models = {"affine": ready, "loading": loading}

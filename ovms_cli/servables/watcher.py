@@ -1,0 +1,86 @@
+"""Keeps the served models in line with config.json and the model repositories, while serving.
+
+Every ``poll_seconds`` (and on demand, for ``POST /v1/config/reload``): if config.json's content
+changed (MD5 of its bytes, not its timestamp), the new config is validated and applied as a
+whole, or not at all; then every configured model's repository is listed and versions load and
+retire by the version policy. A config that does not validate leaves everything as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from ovms_cli.config.server_config import ConfigError, load_config
+from ovms_cli.errors import PreconditionFailed
+from ovms_cli.servables.manager import ModelManager
+
+log = logging.getLogger("ovms.modelmanager")
+
+
+class ConfigReloadError(PreconditionFailed):
+    def __init__(self, problems: str) -> None:
+        super().__init__("Reloading config file failed", problems)
+
+
+class Watcher:
+    def __init__(self, manager: ModelManager, config_path: Path | None, poll_seconds: float) -> None:
+        self._manager = manager
+        self._config_path = config_path
+        self.poll_seconds = poll_seconds
+        self._digest: str | None = None
+        self._last_failed = False
+        self._lock = asyncio.Lock()
+
+    def mark_loaded(self, content: bytes) -> None:
+        """Record the config that the initial load used."""
+        self._digest = hashlib.md5(content).hexdigest()
+
+    async def run(self) -> None:
+        log.info("Started model manager thread")
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await self.check(raise_errors=False)
+            except Exception:
+                log.exception("Watcher pass failed; serving continues")
+
+    async def check(self, *, raise_errors: bool = True) -> bool:
+        """One pass: config first, then versions. True if anything was loaded or retired."""
+        async with self._lock:
+            changed = False
+            if self._config_path is not None:
+                changed = await self._reload_config(raise_errors)
+            return await self._manager.sync_versions() or changed
+
+    async def _reload_config(self, raise_errors: bool) -> bool:
+        assert self._config_path is not None
+        try:
+            content = await asyncio.to_thread(self._config_path.read_bytes)
+        except OSError as error:
+            return self._failed(f"Config file not found or cannot open: {error}", raise_errors)
+        digest = hashlib.md5(content).hexdigest()
+        if digest == self._digest and not self._last_failed:
+            return False
+        try:
+            config = await asyncio.to_thread(load_config, self._config_path, check_paths=False)
+        except ConfigError as error:
+            self._digest = digest
+            return self._failed("; ".join(str(p) for p in error.problems), raise_errors)
+        self._digest, self._last_failed = digest, False
+        log.info("Configuration file %s changed: applying it", self._config_path)
+        return await self._manager.apply(config.models)
+
+    def _failed(self, why: str, raise_errors: bool) -> bool:
+        if not self._last_failed or raise_errors:
+            log.error(
+                "Configuration file %s is not valid; the served models stay as they are: %s",
+                self._config_path,
+                why,
+            )
+        self._last_failed = True
+        if raise_errors:
+            raise ConfigReloadError(why)
+        return False
