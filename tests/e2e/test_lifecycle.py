@@ -1,0 +1,184 @@
+"""Versions and config change under a running server: the watcher, the reload API, and a soak test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from builders import affine_model, fixed_batch_model, write_ir
+from e2e.conftest import ServerProcess
+
+X = np.arange(8, dtype=np.float32).reshape(2, 4)
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _states(server: ServerProcess, name: str) -> dict[int, str]:
+    answer = httpx.get(f"http://{server.rest_url}/v1/models/{name}", timeout=5)
+    if answer.status_code != 200:
+        return {}
+    return {int(v["version"]): v["state"] for v in answer.json()["model_version_status"]}
+
+
+def _write_config(path: Path, models: list[dict[str, Any]]) -> None:
+    text = json.dumps({"model_config_list": [{"config": m} for m in models]})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)  # the watcher must never see half a file
+
+
+def _infer(server: ServerProcess, name: str, version: str = "") -> grpcclient.InferResult:
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    data = grpcclient.InferInput("input", [2, 4], "FP32")
+    data.set_data_from_numpy(X)
+    return client.infer(name, [data], model_version=version)
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    root = tmp_path / "models"
+    (root / "m").mkdir(parents=True)
+    return root
+
+
+def test_versions_appear_retire_and_come_back(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> None:
+    config = models / "config.json"
+    _write_config(config, [{"name": "m", "base_path": "m"}])
+    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "1"])
+    assert _states(server, "m") == {}
+
+    write_ir(affine_model(), models / "m", 1)
+    _wait_for(lambda: _states(server, "m") == {1: "AVAILABLE"}, "version 1")
+    np.testing.assert_array_equal(_infer(server, "m").as_numpy("scaled"), X * 2 + 1)
+
+    write_ir(affine_model(), models / "m", 2)
+    _wait_for(lambda: _states(server, "m") == {1: "END", 2: "AVAILABLE"}, "version 2 to replace 1")
+    assert _infer(server, "m").get_response().model_version == "2"
+
+    shutil.rmtree(models / "m" / "2")
+    _wait_for(lambda: _states(server, "m") == {1: "AVAILABLE", 2: "END"}, "version 1 back after 2 is deleted")
+
+
+def test_policies_and_config_edits_apply_without_restart(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> None:
+    for version in (1, 2, 3):
+        write_ir(affine_model(), models / "m", version)
+    write_ir(fixed_batch_model(), models / "other", 1)
+    config = models / "config.json"
+    _write_config(config, [{"name": "m", "base_path": "m", "model_version_policy": {"all": {}}}])
+    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "1"])
+    assert _states(server, "m") == {1: "AVAILABLE", 2: "AVAILABLE", 3: "AVAILABLE"}
+
+    policy = {"specific": {"versions": [1, 3]}}
+    _write_config(config, [{"name": "m", "base_path": "m", "model_version_policy": policy}])
+    _wait_for(lambda: _states(server, "m") == {1: "AVAILABLE", 2: "END", 3: "AVAILABLE"}, "specific policy")
+
+    _write_config(
+        config,
+        [
+            {"name": "m", "base_path": "m", "model_version_policy": policy, "nireq": 3},
+            {"name": "other", "base_path": "other"},
+        ],
+    )
+    _wait_for(lambda: _states(server, "other") == {1: "AVAILABLE"}, "an added model")
+    np.testing.assert_array_equal(_infer(server, "m", "3").as_numpy("scaled"), X * 2 + 1)
+
+    _write_config(config, [{"name": "other", "base_path": "other"}])
+    _wait_for(lambda: set(_states(server, "m").values()) == {"END"}, "a removed model to end")
+    with pytest.raises(Exception, match="not found"):
+        _infer(server, "m")
+
+
+def test_an_invalid_config_changes_nothing_and_the_reload_api_says_why(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> None:
+    write_ir(affine_model(), models / "m", 1)
+    config = models / "config.json"
+    _write_config(config, [{"name": "m", "base_path": "m"}])
+    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "0"])
+    url = f"http://{server.rest_url}/v1/config"
+
+    unchanged = httpx.post(url + "/reload", timeout=30)
+    assert unchanged.status_code == 200
+    assert unchanged.json()["m"]["model_version_status"][0]["state"] == "AVAILABLE"
+
+    _write_config(config, [{"name": "m", "base_path": "m", "nireq": "many"}])
+    refused = httpx.post(url + "/reload", timeout=30)
+    assert refused.status_code == 412
+    assert "nireq" in refused.json()["error"]
+    np.testing.assert_array_equal(_infer(server, "m").as_numpy("scaled"), X * 2 + 1)
+
+    write_ir(affine_model(), models / "n", 1)
+    _write_config(config, [{"name": "m", "base_path": "m"}, {"name": "n", "base_path": "n"}])
+    reloaded = httpx.post(url + "/reload", timeout=30)
+    assert reloaded.status_code == 201
+    assert sorted(reloaded.json()) == ["m", "n"]
+    assert httpx.get(url, timeout=5).json() == reloaded.json()
+
+
+def test_soak_no_request_fails_while_versions_and_config_change(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> None:
+    """Clients send for 20 s while a new version lands and the config changes every second."""
+    write_ir(affine_model(), models / "m", 1)
+    config = models / "config.json"
+    _write_config(config, [{"name": "m", "base_path": "m", "nireq": 2}])
+    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "1"])
+    stop = threading.Event()
+    counts = {"ok": 0, "errors": 0}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        grpc = grpcclient.InferenceServerClient(server.grpc_url)
+        data = grpcclient.InferInput("input", [2, 4], "FP32")
+        data.set_data_from_numpy(X)
+        while not stop.is_set():
+            try:
+                result = grpc.infer("m", [data], client_timeout=30)
+                good = np.array_equal(result.as_numpy("scaled"), X * 2 + 1)
+            except Exception as error:
+                good = False
+                errors.append(repr(error))
+            with lock:
+                counts["ok" if good else "errors"] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    start = time.monotonic()
+    second = 0
+    while time.monotonic() - start < 20:
+        second += 1
+        write_ir(affine_model(), models / "m", second + 1)  # a new latest version every second
+        old = models / "m" / str(second - 2)
+        if second > 2 and old.exists():
+            shutil.rmtree(old)
+        _write_config(config, [{"name": "m", "base_path": "m", "nireq": 1 + second % 3}])
+        time.sleep(1)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    print(f"soak: {counts['ok']} requests succeeded, {counts['errors']} failed over 20 s")
+    assert counts["errors"] == 0, errors[:5]
+    assert counts["ok"] > 100
+    assert max(_states(server, "m")) > 5
