@@ -218,10 +218,14 @@ def model_status_response(statuses: Iterable[VersionStatus]) -> GetModelStatusRe
 
 
 def _version_status(status: VersionStatus) -> ModelVersionStatus:
+    """OVMS puts the code's name in ``error_message``; a failed load also says why after it."""
+    message = status.error_code.name
+    if status.reason:
+        message = f"{message} - {status.reason}"
     return ModelVersionStatus(
         version=status.version,
         state=status.state.name,  # the core's states and codes are named as TF Serving's enums
-        status=StatusProto(error_code=status.error_code.name, error_message=status.error_code.name),
+        status=StatusProto(error_code=status.error_code.name, error_message=message),
     )
 
 

@@ -125,8 +125,10 @@ def _port_name(port: ov.Output) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    """OpenVINO's message without its ``Exception from <file>:<line>:`` trail."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    said = [line for line in lines if line and not line.startswith("Exception from ")]
+    return " ".join(said) or type(error).__name__
 
 
 def _read_mapping(version_dir: Path) -> dict[str, dict[str, str]]:

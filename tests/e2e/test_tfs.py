@@ -127,9 +127,10 @@ def test_model_status(client: Client) -> None:
     available = {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}
     assert client.get_model_status("affine") == {1: available, 2: available}
     assert client.get_model_status("affine", 1) == {1: available}
-    assert client.get_model_status("broken") == {
-        1: {"state": "LOADING", "error_code": 2, "error_message": "UNKNOWN"}
-    }
+    [(version, broken)] = client.get_model_status("broken").items()
+    assert (version, broken["state"], broken["error_code"]) == (1, "LOADING", 2)
+    assert broken["error_message"].startswith("UNKNOWN - cannot read")  # a failed load says why
+    assert "Unable to read the model" in broken["error_message"]
 
 
 @pytest.mark.parametrize(

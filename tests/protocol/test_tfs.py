@@ -406,7 +406,7 @@ def test_model_status_as_ovmsclient_reads_it() -> None:
     parsed = GrpcModelStatusResponse(client_status.GetModelStatusResponse.FromString(wire)).to_dict()
     assert parsed == {
         1: {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"},
-        2: {"state": "LOADING", "error_code": 2, "error_message": "UNKNOWN"},
+        2: {"state": "LOADING", "error_code": 2, "error_message": "UNKNOWN - bad file"},
         3: {"state": "END", "error_code": 0, "error_message": "OK"},
     }
 
