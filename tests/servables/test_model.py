@@ -1,4 +1,5 @@
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -152,3 +153,16 @@ def test_a_config_that_fails_to_load_keeps_the_old_version_serving(repo: Path, r
     asyncio.run(model.reconfigure(runtime, bad))
     assert model.version(1) is old
     assert old.state is State.AVAILABLE
+
+
+def test_mapping_config_renames_inputs_and_outputs(repo: Path, runtime: Runtime) -> None:
+    write_ir(affine_model(), repo, 1)
+    mapping = {"inputs": {"input": "features"}, "outputs": {"scaled": "doubled_plus_one"}}
+    (repo / "1" / "mapping_config.json").write_text(json.dumps(mapping))
+    model = Model(ModelConfig("m", str(repo)))
+    _sync(model, runtime, initial=True)
+    version = model.version(1)
+    assert [t.name for t in version.input_metadata()] == ["features"]
+    assert [t.name for t in version.output_metadata()] == ["doubled_plus_one", "total"]
+    outputs = asyncio.run(version.infer({"features": X}))
+    np.testing.assert_array_equal(outputs["doubled_plus_one"], X * 2 + 1)
