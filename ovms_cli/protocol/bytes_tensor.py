@@ -9,20 +9,10 @@ import numpy.typing as npt
 
 from ovms_cli.errors import InvalidInput
 from ovms_cli.inference.request import Array
+from ovms_cli.inference.strings import as_bytes
 
 _LENGTH = struct.Struct("<I")
 MALFORMED = "Inputs inside buffer does not match expected format."
-
-
-def as_bytes(element: object) -> bytes:
-    """One element as bytes: str as UTF-8, anything else not bytes-like through ``str`` (as tritonclient)."""
-    if isinstance(element, bytes):
-        return element
-    if isinstance(element, str):
-        return element.encode()
-    if isinstance(element, (bytearray, memoryview)):
-        return bytes(element)
-    return str(element).encode()
 
 
 def encode_bytes_tensor(arr: Array) -> bytes:

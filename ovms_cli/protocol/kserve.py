@@ -11,7 +11,8 @@ from ovms_cli.errors import InternalError, InvalidInput
 from ovms_cli.inference import dtypes
 from ovms_cli.inference.dtypes import DType
 from ovms_cli.inference.request import Array, Parameter
-from ovms_cli.protocol.bytes_tensor import as_bytes, decode_bytes_tensor, encode_bytes_tensor
+from ovms_cli.inference.strings import as_bytes
+from ovms_cli.protocol.bytes_tensor import decode_bytes_tensor, encode_bytes_tensor
 
 INVALID_CONTENT_SIZE = "Invalid content size of tensor proto"
 INVALID_VALUE_COUNT = "Invalid number of values in tensor proto container"

@@ -14,6 +14,7 @@ from ovms_cli.errors import InvalidInput
 from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
 from ovms_cli.protocol import kserve
 from ovms_cli.protocol.kserve import parse_version
+from ovms_cli.protocol.protobuf_wire import tag, varint
 from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
 
 __all__ = [
@@ -45,7 +46,7 @@ _CONTENTS_FIELD = {
 }
 
 _OutputTensor = ModelInferResponse.InferOutputTensor
-_RAW_OUTPUT_TAG = bytes([ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER << 3 | 2])  # length-delimited
+_RAW_OUTPUT_TAG = tag(ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER)
 _TensorMetadataMessage = ModelMetadataResponse.TensorMetadata
 
 
@@ -141,7 +142,7 @@ def serialize_infer_response(resp: InferenceResponse) -> bytes:
     parts: list[bytes | memoryview] = [_response_message(resp, []).SerializeToString()]
     for array in resp.outputs.values():
         raw = kserve.raw_bytes(array)
-        parts += (_RAW_OUTPUT_TAG, _varint(len(raw)), raw)
+        parts += (_RAW_OUTPUT_TAG, varint(len(raw)), raw)
     return b"".join(parts)
 
 
@@ -158,15 +159,6 @@ def _response_message(resp: InferenceResponse, raw: list[bytes]) -> ModelInferRe
         outputs=outputs,
         raw_output_contents=raw,
     )
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def encode_model_metadata(meta: ModelMetadata) -> ModelMetadataResponse:

@@ -17,6 +17,7 @@ from ovms_cli._proto.tensorflow_serving.apis.predict_pb2 import PredictRequest, 
 from ovms_cli.errors import InvalidInput
 from ovms_cli.inference.request import InferenceRequest, InferenceResponse
 from ovms_cli.protocol import tfs
+from ovms_cli.protocol.protobuf_wire import tag, varint
 from ovms_cli.servables.metadata import ModelMetadata
 from ovms_cli.servables.states import VersionStatus
 
@@ -33,10 +34,10 @@ __all__ = [
 INVALID_SIGNATURE = "Invalid signature name"
 
 # Tags of the length-delimited fields serialize_predict_response writes by hand.
-_OUTPUTS_TAG = bytes([PredictResponse.OUTPUTS_FIELD_NUMBER << 3 | 2])
-_KEY_TAG = bytes([1 << 3 | 2])  # map entry key
-_VALUE_TAG = bytes([2 << 3 | 2])  # map entry value
-_CONTENT_TAG = bytes([TensorProto.TENSOR_CONTENT_FIELD_NUMBER << 3 | 2])
+_OUTPUTS_TAG = tag(PredictResponse.OUTPUTS_FIELD_NUMBER)
+_KEY_TAG = tag(1)  # map entry key
+_VALUE_TAG = tag(2)  # map entry value
+_CONTENT_TAG = tag(TensorProto.TENSOR_CONTENT_FIELD_NUMBER)
 
 
 def decode_predict_request(msg: PredictRequest) -> InferenceRequest:
@@ -79,25 +80,16 @@ def serialize_predict_response(resp: InferenceResponse) -> bytes:
         tensor = _tensor_parts(tfs.tensor_header(name, array).SerializeToString(), tfs.tensor_content(array))
         tensor_size = sum(len(part) for part in tensor)
         key = name.encode()
-        entry = [_KEY_TAG, _varint(len(key)), key, _VALUE_TAG, _varint(tensor_size)]
+        entry = [_KEY_TAG, varint(len(key)), key, _VALUE_TAG, varint(tensor_size)]
         entry_size = sum(len(part) for part in entry) + tensor_size
-        parts += [_OUTPUTS_TAG, _varint(entry_size), *entry, *tensor]
+        parts += [_OUTPUTS_TAG, varint(entry_size), *entry, *tensor]
     return b"".join(parts)
 
 
 def _tensor_parts(header: bytes, content: bytes | memoryview) -> Sequence[bytes | memoryview]:
     if not len(content):
         return (header,)
-    return (header, _CONTENT_TAG, _varint(len(content)), content)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return (header, _CONTENT_TAG, varint(len(content)), content)
 
 
 def encode_model_metadata(meta: ModelMetadata, version: int) -> GetModelMetadataResponse:
