@@ -6,6 +6,8 @@ once, alone. Otherwise it queues; whenever an infer request is free, the batcher
 request and the compatible ones behind it, up to ``max_batch_size`` rows, waiting at most
 ``max_batch_delay_us`` after the oldest arrived for more to come while the batch is not full and
 more than one request is queued. Each caller gets back exactly its own rows of every output.
+
+An optional ``observer`` (metrics) hears each request's time in the queue (0 when it ran at once).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -42,6 +45,10 @@ class BatchStats:
     requests: int = 0
     rows: int = 0
     queue_seconds: float = 0.0
+
+
+class BatchObserver(Protocol):
+    def queued(self, seconds: float) -> None: ...
 
 
 def signature(feed: Feed) -> Hashable:
@@ -78,17 +85,27 @@ class Batcher:
         self._arrived: asyncio.Event | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self.stats = BatchStats()
+        self.observer: BatchObserver | None = None
 
     async def infer(self, feed: Feed) -> Outputs:
         rows = next(iter(feed.values())).shape[0] if feed else 1
         if not self._pending and self._queue.has_free_request():
             self._count(1, rows, 0.0)
+            if self.observer is not None:
+                self.observer.queued(0.0)
             return await self._queue.infer(feed)
         loop = asyncio.get_running_loop()
         pending = _Pending(feed, rows, signature(feed), loop.create_future())
         self._pending.append(pending)
         self._wake()
-        return await pending.future
+        queue_observer = self._queue.observer  # the same one hears the start and the end
+        if queue_observer is None:
+            return await pending.future
+        queue_observer.request_started()
+        try:
+            return await pending.future
+        finally:
+            queue_observer.request_finished()
 
     def _wake(self) -> None:
         if self._arrived is None:
@@ -147,7 +164,11 @@ class Batcher:
 
     async def _execute(self, batch: list[_Pending]) -> None:
         now = time.perf_counter()
-        self._count(len(batch), sum(p.rows for p in batch), sum(now - p.enqueued for p in batch))
+        waits = [now - p.enqueued for p in batch]
+        self._count(len(batch), sum(p.rows for p in batch), sum(waits))
+        if self.observer is not None:
+            for wait in waits:
+                self.observer.queued(wait)
         try:
             outputs = await self._queue.run_acquired(merge([p.feed for p in batch]))
             results = split(outputs, [p.rows for p in batch])
