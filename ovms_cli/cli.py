@@ -241,6 +241,63 @@ def demo(
 
 
 @app.command()
+def bench(
+    model: Annotated[str, typer.Option("--model", help="Served model name.")],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="host:port; default localhost:9000 (grpc) or localhost:8000 (rest)."),
+    ] = None,
+    model_version: Annotated[str, typer.Option("--version", help="Model version; default the latest.")] = "",
+    protocol: Annotated[str, typer.Option("--protocol", help="grpc or rest.")] = "grpc",
+    binary: Annotated[
+        bool, typer.Option("--binary/--json-data", help="REST: binary data extension or JSON data.")
+    ] = True,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Clients, each waiting for its answer.")
+    ] = 1,
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", min=1, help="Client processes; default min(concurrency, CPUs)."),
+    ] = None,
+    duration: Annotated[float, typer.Option("--duration", min=0.001, help="Measured seconds.")] = 10.0,
+    warmup: Annotated[float, typer.Option("--warmup", min=0.0, help="Unmeasured seconds first.")] = 3.0,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option("--shape", help="Dims for dynamic inputs: 1,224,224,3 or name:1,128 (repeatable)."),
+    ] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", exists=True, dir_okay=False, help="Send this file as BYTES [1].")
+    ] = None,
+    inprocess: Annotated[
+        Path | None,
+        typer.Option(
+            "--inprocess", exists=True, help="Also run this model in-process; print server/in-process."
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Closed-loop load on a served model: throughput, latency percentiles, errors and client CPU."""
+    from ovms_cli.bench.command import bench_command
+    from ovms_cli.bench.runner import BenchOptions
+
+    options = BenchOptions(
+        model=model,
+        url=url,
+        version=model_version,
+        protocol=protocol,
+        binary=binary,
+        concurrency=concurrency,
+        processes=processes,
+        duration_s=duration,
+        warmup_s=warmup,
+        shapes=tuple(shape or ()),
+        image=image,
+        inprocess=inprocess,
+    )
+    raise typer.Exit(bench_command(options, as_json=json_output, out=stdout, err=stderr))
+
+
+@app.command()
 def version() -> None:
     """Print the versions of ovms and of OpenVINO."""
     import openvino as ov
