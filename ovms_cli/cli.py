@@ -13,9 +13,11 @@ from rich.console import Console
 from ovms_cli import __version__, logs
 from ovms_cli.config.grammar import GrammarError
 from ovms_cli.config.model_config import ModelConfig, model_config_from_cli
+from ovms_cli.config.monitoring import MonitoringError, metrics_families
 from ovms_cli.config.report import validate_config_command
-from ovms_cli.config.server_config import ConfigError, load_config
-from ovms_cli.transports.server import ServerSettings, StartupError, run
+from ovms_cli.config.server_config import ConfigError, ServerConfig, load_config
+from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings, StartupError, run
+from ovms_cli.transports.tls import TlsError, tls_files
 from ovms_cli.usage import EX_USAGE, UsageOptions, usage_error
 
 app = typer.Typer(
@@ -63,6 +65,37 @@ MetricsEnable = Annotated[
     bool, typer.Option("--metrics_enable", help="Serve /metrics.", rich_help_panel=SERVER)
 ]
 MetricsList = Annotated[str, typer.Option("--metrics_list", help="Metric families.", rich_help_panel=SERVER)]
+ShutdownTimeout = Annotated[
+    float,
+    typer.Option(
+        "--shutdown_timeout",
+        min=0.0,
+        help="Seconds in-flight requests get on SIGTERM.",
+        rich_help_panel=SERVER,
+    ),
+]
+MaxRequestSize = Annotated[
+    int,
+    typer.Option(
+        "--max_request_size",
+        min=1,
+        help="Largest request body or gRPC message, bytes.",
+        rich_help_panel=SERVER,
+    ),
+]
+TlsCert = Annotated[
+    Path | None,
+    typer.Option("--tls_cert", help="TLS certificate (PEM), gRPC and REST.", rich_help_panel=SERVER),
+]
+TlsKey = Annotated[
+    Path | None, typer.Option("--tls_key", help="TLS private key (PEM).", rich_help_panel=SERVER)
+]
+TlsCa = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls_ca", help="CA (PEM) client certificates must chain to: mutual TLS.", rich_help_panel=SERVER
+    ),
+]
 ConfigPath = Annotated[
     str | None, typer.Option("--config_path", "--config", help="config.json with the models to serve.")
 ]
@@ -132,6 +165,11 @@ def serve(
     file_system_poll_wait_seconds: PollWait = 1,
     metrics_enable: MetricsEnable = False,
     metrics_list: MetricsList = "",
+    shutdown_timeout: ShutdownTimeout = 30.0,
+    max_request_size: MaxRequestSize = MAX_MESSAGE_BYTES,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Serve the models of a config file, or one model given by --model_name and --model_path."""
     model_options = (batch_size, shape, layout, model_version_policy, nireq, target_device, plugin_config)
@@ -155,12 +193,17 @@ def serve(
             metrics_list=metrics_list,
         )
     )
+    try:
+        tls = tls_files(tls_cert, tls_key, tls_ca)
+    except TlsError as error:
+        problem = problem or str(error)
     if problem:
         stderr.print(problem, markup=False, highlight=False)
         raise typer.Exit(EX_USAGE)
     logs.configure(log_level, log_path)
-    if config_path:
-        models = _models_from_file(Path(config_path))
+    config = _config_from_file(Path(config_path)) if config_path else None
+    if config is not None:
+        models = config.models
     else:
         assert model_name is not None and model_path is not None
         models = _model_from_options(
@@ -184,13 +227,29 @@ def serve(
         rest_port=rest_port,
         rest_bind_address=rest_bind_address,
         cache_dir=cache_dir,
+        shutdown_timeout=shutdown_timeout,
+        max_request_size=max_request_size,
+        tls=tls,
+        metrics=_metrics(config, metrics_enable, metrics_list, rest_port),
     )
     _run(settings, models)
 
 
 def _models_from_file(path: Path) -> tuple[ModelConfig, ...]:
+    return _config_from_file(path).models
+
+
+def _metrics(config: ServerConfig | None, enable: bool, names: str, rest_port: int) -> tuple[str, ...] | None:
     try:
-        return load_config(path).models
+        return metrics_families(None if config is None else config.raw, enable, names, rest_port)
+    except MonitoringError as error:
+        stderr.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(1) from error
+
+
+def _config_from_file(path: Path) -> ServerConfig:
+    try:
+        return load_config(path)
     except ConfigError as error:
         for problem in error.problems:
             stderr.print(f"{path}: {problem}", markup=False, highlight=False)

@@ -10,9 +10,11 @@ from ovms_cli import __version__
 from ovms_cli._proto import grpc_predict_v2_pb2 as pb
 from ovms_cli._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ovms_cli.errors import Unimplemented
+from ovms_cli.metrics import KSERVE
 from ovms_cli.protocol import kserve_grpc as codec
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports.errors import grpc_errors
+from ovms_cli.transports.tracker import RequestTracker, Target
 
 SERVER_NAME = "OpenVINO Model Server"
 SERVICE = "inference.GRPCInferenceService"
@@ -37,21 +39,18 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
     ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=__version__)
 
-    @grpc_errors
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
         version = codec.parse_version(request.version)
         return pb.ModelReadyResponse(ready=self._manager.is_model_ready(request.name, version))
 
-    @grpc_errors
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
         version = codec.parse_version(request.version)
         return codec.encode_model_metadata(self._manager.metadata(request.name, version))
 
-    @grpc_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
         """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
         response = await self._manager.infer(codec.decode_infer_request(request))
@@ -62,9 +61,12 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         raise Unimplemented("ModelStreamInfer is not supported")
 
 
-def add_to_server(server: grpc.aio.Server, manager: ModelManager) -> None:
+def add_to_server(
+    server: grpc.aio.Server, manager: ModelManager, tracker: RequestTracker | None = None
+) -> None:
     """Register the service; ModelInfer has no response serializer because it returns bytes."""
     servicer = KServeServicer(manager)
+    track = tracker or RequestTracker()
 
     def unary(method: Any, request_type: Any, serialize: bool = True) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
@@ -76,10 +78,18 @@ def add_to_server(server: grpc.aio.Server, manager: ModelManager) -> None:
     handlers = {
         "ServerLive": unary(servicer.ServerLive, pb.ServerLiveRequest),
         "ServerReady": unary(servicer.ServerReady, pb.ServerReadyRequest),
-        "ModelReady": unary(servicer.ModelReady, pb.ModelReadyRequest),
+        "ModelReady": unary(
+            track.grpc(servicer.ModelReady, KSERVE, "ModelReady", _target), pb.ModelReadyRequest
+        ),
         "ServerMetadata": unary(servicer.ServerMetadata, pb.ServerMetadataRequest),
-        "ModelMetadata": unary(servicer.ModelMetadata, pb.ModelMetadataRequest),
-        "ModelInfer": unary(servicer.ModelInfer, pb.ModelInferRequest, serialize=False),
+        "ModelMetadata": unary(
+            track.grpc(servicer.ModelMetadata, KSERVE, "ModelMetadata", _target), pb.ModelMetadataRequest
+        ),
+        "ModelInfer": unary(
+            track.grpc(servicer.ModelInfer, KSERVE, "ModelInfer", _infer_target),
+            pb.ModelInferRequest,
+            serialize=False,
+        ),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
             servicer.ModelStreamInfer,
             request_deserializer=pb.ModelInferRequest.FromString,
@@ -87,6 +97,14 @@ def add_to_server(server: grpc.aio.Server, manager: ModelManager) -> None:
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+def _target(request: pb.ModelReadyRequest | pb.ModelMetadataRequest) -> Target:
+    return request.name, codec.parse_version(request.version)
+
+
+def _infer_target(request: pb.ModelInferRequest) -> Target:
+    return request.model_name, codec.parse_version(request.model_version)
 
 
 def _serialize(message: Any) -> bytes:

@@ -14,9 +14,12 @@ from ovms_cli._proto.tensorflow_serving.apis import model_management_pb2 as mana
 from ovms_cli._proto.tensorflow_serving.apis import predict_pb2 as predict
 from ovms_cli._proto.tensorflow_serving.apis import regression_pb2 as regression
 from ovms_cli.errors import Unimplemented
+from ovms_cli.metrics import TFS
+from ovms_cli.protocol import tfs
 from ovms_cli.protocol import tfs_grpc as codec
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports.errors import grpc_errors
+from ovms_cli.transports.tracker import RequestTracker
 
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
@@ -26,13 +29,11 @@ class PredictionServicer:
     def __init__(self, manager: ModelManager) -> None:
         self._manager = manager
 
-    @grpc_errors
     async def Predict(self, request: predict.PredictRequest, context: grpc.aio.ServicerContext) -> bytes:
         """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
         response = await self._manager.infer(codec.decode_predict_request(request))
         return codec.serialize_predict_response(response)
 
-    @grpc_errors
     async def GetModelMetadata(
         self, request: metadata.GetModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> metadata.GetModelMetadataResponse:
@@ -57,7 +58,6 @@ class ModelServicer:
     def __init__(self, manager: ModelManager) -> None:
         self._manager = manager
 
-    @grpc_errors
     async def GetModelStatus(
         self, request: status.GetModelStatusRequest, context: grpc.aio.ServicerContext
     ) -> status.GetModelStatusResponse:
@@ -71,19 +71,30 @@ class ModelServicer:
         return management.ReloadConfigResponse()
 
 
-def add_to_server(server: grpc.aio.Server, manager: ModelManager) -> None:
+def add_to_server(
+    server: grpc.aio.Server, manager: ModelManager, tracker: RequestTracker | None = None
+) -> None:
     """Register both services; Predict has no response serializer because it returns bytes."""
     predictions = PredictionServicer(manager)
     models = ModelServicer(manager)
+    track = tracker or RequestTracker()
+    target = tfs.model_target
     prediction_handlers = {
-        "Predict": _unary(predictions.Predict, predict.PredictRequest, serialize=False),
-        "GetModelMetadata": _unary(predictions.GetModelMetadata, metadata.GetModelMetadataRequest),
+        "Predict": _unary(
+            track.grpc(predictions.Predict, TFS, "Predict", target), predict.PredictRequest, serialize=False
+        ),
+        "GetModelMetadata": _unary(
+            track.grpc(predictions.GetModelMetadata, TFS, "GetModelMetadata", target),
+            metadata.GetModelMetadataRequest,
+        ),
         "Classify": _unary(predictions.Classify, classification.ClassificationRequest),
         "Regress": _unary(predictions.Regress, regression.RegressionRequest),
         "MultiInference": _unary(predictions.MultiInference, inference.MultiInferenceRequest),
     }
     model_handlers = {
-        "GetModelStatus": _unary(models.GetModelStatus, status.GetModelStatusRequest),
+        "GetModelStatus": _unary(
+            track.grpc(models.GetModelStatus, TFS, "GetModelStatus", target), status.GetModelStatusRequest
+        ),
         "HandleReloadConfigRequest": _unary(models.HandleReloadConfigRequest, management.ReloadConfigRequest),
     }
     server.add_generic_rpc_handlers(

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ovms_cli import __version__
-from ovms_cli.errors import NotReady
+from ovms_cli.errors import InvalidInput, NotReady
+from ovms_cli.metrics import KSERVE, ServingMetrics
 from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import rest_tfs
 from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
+from ovms_cli.transports.limits import BodyLimit
 from ovms_cli.transports.rest_config import ConfigRoutes
+from ovms_cli.transports.tracker import RequestTracker, rest_call
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class KServeRoutes:
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, tracker: RequestTracker) -> None:
         self._manager = manager
+        self._tracker = tracker
 
     async def live(self, request: Request) -> Response:
         return Response(status_code=200)
@@ -65,11 +71,15 @@ class KServeRoutes:
             Route("/v2/health/live", rest_errors(self.live)),
             Route("/v2/health/ready", rest_errors(self.ready)),
         ]
+        track = self._tracker.rest
+        metadata = track(self.model_metadata, rest_call(KSERVE, "ModelMetadata"))
+        ready = track(self.model_ready, rest_call(KSERVE, "ModelReady"))
+        infer = track(self.infer, rest_call(KSERVE, "ModelInfer"))
         for prefix in (model, versioned):
             routes += [
-                Route(prefix, rest_errors(self.model_metadata)),
-                Route(prefix + "/ready", rest_errors(self.model_ready)),
-                Route(prefix + "/infer", rest_errors(self.infer), methods=["POST"]),
+                Route(prefix, metadata),
+                Route(prefix + "/ready", ready),
+                Route(prefix + "/infer", infer, methods=["POST"]),
             ]
         return routes
 
@@ -79,13 +89,32 @@ def _target(request: Request) -> tuple[str, int | None]:
     return request.path_params["name"], version
 
 
-def create_app(manager: ModelManager, watcher: Watcher | None = None) -> Starlette:
+def metrics_route(metrics: ServingMetrics | None) -> Route:
+    """``GET /metrics``: the Prometheus text; when metrics are off, OVMS's answer to unknown URLs."""
+
+    async def scrape(request: Request) -> Response:
+        if metrics is None:
+            raise InvalidInput("Invalid request URL")
+        return Response(metrics.render(), media_type=PROMETHEUS_TEXT)
+
+    return Route("/metrics", rest_errors(scrape))
+
+
+def create_app(
+    manager: ModelManager,
+    watcher: Watcher | None = None,
+    tracker: RequestTracker | None = None,
+    max_request_size: int | None = None,
+) -> Starlette:
     watcher = watcher or Watcher(manager, None, 0)
+    track = tracker or RequestTracker()
     return Starlette(
         routes=[
-            *KServeRoutes(manager).routes(),
+            *KServeRoutes(manager, track).routes(),
             *ConfigRoutes(manager, watcher).routes(),
-            *rest_tfs.routes(manager),
+            *rest_tfs.routes(manager, track),
+            metrics_route(track.metrics),
         ],
         exception_handlers={HTTPException: http_exception_handler},
+        middleware=[] if max_request_size is None else [Middleware(BodyLimit, max_bytes=max_request_size)],
     )

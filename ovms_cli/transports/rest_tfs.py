@@ -13,9 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ovms_cli.errors import InvalidInput, NotFound, ServingError
+from ovms_cli.metrics import REST, TFS, endpoint
 from ovms_cli.protocol import tfs_rest as codec
 from ovms_cli.servables.manager import ModelManager
-from ovms_cli.transports.errors import rest_errors
+from ovms_cli.transports.tracker import Call, RequestTracker
 
 JSON = "application/json"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]  # the matcher answers each
@@ -23,6 +24,9 @@ _MAX_VERSION = 2**63 - 1
 _VERSION_OR_LABEL = r"(?:/versions/(?P<version>\d+)|/labels/\w+)?"
 _PREDICT = re.compile(rf"/v1/models/(?P<name>[^/:]+){_VERSION_OR_LABEL}:(?P<method>classify|regress|predict)")
 _STATUS = re.compile(rf"/v1/models(?:/(?P<name>[^/:]+))?{_VERSION_OR_LABEL}(?P<metadata>/metadata)?")
+_PREDICT_CALL = endpoint(TFS, REST, "Predict")
+_METADATA_CALL = endpoint(TFS, REST, "GetModelMetadata")
+_STATUS_CALL = endpoint(TFS, REST, "GetModelStatus")
 
 
 class UnsupportedMethod(ServingError):
@@ -80,5 +84,19 @@ def _target(match: re.Match[str]) -> tuple[str, int | None]:
     return name, version or None
 
 
-def routes(manager: ModelManager) -> list[Route]:
-    return [Route("/v1/models{rest:path}", rest_errors(TfsRoutes(manager).dispatch), methods=_METHODS)]
+def _describe(request: Request) -> Call | None:
+    """The metric labels of a request, matched as ``dispatch`` matches it; None for other URLs."""
+    path, method = request.url.path, request.method
+    try:
+        if method == "POST" and (predict := _PREDICT.fullmatch(path)) and predict["method"] == "predict":
+            return _PREDICT_CALL, *_target(predict)
+        if method == "GET" and (status := _STATUS.fullmatch(path)) and status["name"]:
+            return _METADATA_CALL if status["metadata"] else _STATUS_CALL, *_target(status)
+    except NotFound:
+        pass
+    return None
+
+
+def routes(manager: ModelManager, tracker: RequestTracker | None = None) -> list[Route]:
+    dispatch = (tracker or RequestTracker()).rest(TfsRoutes(manager).dispatch, _describe)
+    return [Route("/v1/models{rest:path}", dispatch, methods=_METHODS)]

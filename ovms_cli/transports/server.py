@@ -1,11 +1,18 @@
-"""Run gRPC and REST in one process and one event loop, load the models, stop on a signal."""
+"""Run gRPC and REST in one process and one event loop, load the models, stop on a signal.
+
+Shutdown (first SIGTERM or SIGINT): readiness turns false and new model requests are refused
+(503 / UNAVAILABLE) while the admitted ones finish, for at most ``shutdown_timeout`` seconds; then
+gRPC and REST stop and the models unload. A second signal exits at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +24,20 @@ from hypercorn.config import Config as HypercornConfig
 
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import grpc_kserve, grpc_tfs
 from ovms_cli.transports.rest import create_app
+from ovms_cli.transports.tls import TlsFiles
+from ovms_cli.transports.tracker import RequestTracker
 
 log = logging.getLogger("ovms.serving")
 
 MAX_MESSAGE_BYTES = 1 << 30
+FORCED_EXIT = 1
+MIN_STOP_GRACE_S = 0.5  # answers already computed still need to be written
+QUIET_PERIOD_S = 0.2  # after draining, refuse until clients stop sending for this long (see gate.py)
 
 
 class StartupError(Exception):
@@ -42,6 +55,9 @@ class ServerSettings:
     exit_on_load_failure: bool = False  # single-model mode: a model that fails to load stops start-up
     config_path: Path | None = None  # config mode: watched for changes
     poll_seconds: float = 1.0  # --file_system_poll_wait_seconds; 0: no watcher
+    max_request_size: int = MAX_MESSAGE_BYTES
+    tls: TlsFiles | None = None
+    metrics: tuple[str, ...] | None = None  # the enabled families; None: no /metrics
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -51,9 +67,12 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     manager = ModelManager(ov.Core(), _cache_dir(settings))
+    metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
+    tracker = RequestTracker(metrics)
     watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
-    grpc_server = await _start_grpc(settings, manager)
-    rest_task = _start_rest(settings, manager, watcher, stop) if settings.rest_port else None
+    grpc_server = await _start_grpc(settings, manager, tracker)
+    rest_stop = asyncio.Event()
+    rest_task = _start_rest(settings, manager, watcher, tracker, rest_stop) if settings.rest_port else None
     watching: asyncio.Task[None] | None = None
     try:
         if settings.config_path is not None:
@@ -61,6 +80,8 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         await manager.load(models)
         if settings.exit_on_load_failure:
             _check_loaded(manager)
+        if metrics is not None:
+            metrics.sync()
         _log_summary(settings, manager)
         if settings.poll_seconds > 0:
             watching = asyncio.create_task(watcher.run(), name="watcher")
@@ -71,10 +92,27 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
             watching.cancel()
         manager.ready = False
         stop.set()
-        await grpc_server.stop(settings.shutdown_timeout)
+        await _drain(tracker, settings.shutdown_timeout)
+        await grpc_server.stop(MIN_STOP_GRACE_S)
+        rest_stop.set()
         if rest_task is not None:
             await rest_task
         manager.unload()
+        log.info("Shutdown complete")
+
+
+async def _drain(tracker: RequestTracker, timeout: float) -> None:
+    """Refuse new model requests, wait for the admitted ones, then for the clients to stop sending."""
+    gate = tracker.gate
+    gate.close()
+    started = time.monotonic()
+    waiting = gate.in_flight
+    if not await gate.drained(timeout):
+        log.warning("%d requests still in flight after %.1f s; stopping", gate.in_flight, timeout)
+        return
+    log.info("Drained %d in-flight requests in %.3f s", waiting, time.monotonic() - started)
+    if not await gate.quiet(QUIET_PERIOD_S, timeout - (time.monotonic() - started)):
+        log.warning("Requests kept coming for %.1f s after the drain; stopping", timeout)
 
 
 def _check_loaded(manager: ModelManager) -> None:
@@ -105,23 +143,38 @@ def _check_port_free(address: str, port: int, what: str) -> None:
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("Second %s: exiting at once", sig.name)
+            os._exit(FORCED_EXIT)
+        log.info("Received %s: shutting down gracefully (again to force)", sig.name)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def _start_grpc(settings: ServerSettings, manager: ModelManager) -> grpc.aio.Server:
+async def _start_grpc(
+    settings: ServerSettings, manager: ModelManager, tracker: RequestTracker
+) -> grpc.aio.Server:
+    # Oversized messages are refused by gRPC core: RESOURCE_EXHAUSTED "Received message larger
+    # than max (<size> vs. <limit>)"; the handlers never see them.
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", settings.max_request_size),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ]
     )
-    grpc_kserve.add_to_server(server, manager)
-    grpc_tfs.add_to_server(server, manager)
+    grpc_kserve.add_to_server(server, manager, tracker)
+    grpc_tfs.add_to_server(server, manager, tracker)
     address = f"{settings.grpc_bind_address}:{settings.port}"
-    if server.add_insecure_port(address) == 0:
+    if settings.tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, settings.tls.grpc_credentials())
+    if bound == 0:
         raise StartupError(f"Failed to start gRPC server - at {address} - port is busy")
     await server.start()
     log.info("Started gRPC server on port %d", settings.port)
@@ -129,7 +182,11 @@ async def _start_grpc(settings: ServerSettings, manager: ModelManager) -> grpc.a
 
 
 def _start_rest(
-    settings: ServerSettings, manager: ModelManager, watcher: Watcher, stop: asyncio.Event
+    settings: ServerSettings,
+    manager: ModelManager,
+    watcher: Watcher,
+    tracker: RequestTracker,
+    stop: asyncio.Event,
 ) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
@@ -137,8 +194,11 @@ def _start_rest(
     config.errorlog = logging.getLogger("ovms.rest")
     config.graceful_timeout = settings.shutdown_timeout
     config.keep_alive_timeout = 75
+    if settings.tls is not None:
+        settings.tls.configure(config)
+    app = create_app(manager, watcher, tracker, settings.max_request_size)
     task = asyncio.create_task(
-        hypercorn_serve(create_app(manager, watcher), config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
+        hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
     )
     log.info("Started REST server at %s:%d", settings.rest_bind_address, settings.rest_port)
