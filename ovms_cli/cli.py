@@ -356,6 +356,35 @@ def bench(
     raise typer.Exit(bench_command(options, as_json=json_output, out=stdout, err=stderr))
 
 
+@app.command("pull-model")
+def pull_model(
+    uri: Annotated[
+        str, typer.Argument(help="s3://, gs:// or az:// URI of a model (its numbered version folders).")
+    ],
+    dest: Annotated[
+        Path | None, typer.Option("--dest", help="Local repository folder; default ./<last URI segment>.")
+    ] = None,
+    model_version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="Only this version; default the latest complete one."),
+    ] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version.")] = False,
+) -> None:
+    """Download a model from an object store into a local folder (resumable); print the folder."""
+    from ovms_cli.repository.pull import pull_model as pull
+    from ovms_cli.repository.versions import RepositoryError
+
+    if model_version is not None and all_versions:
+        print("--version and --all-versions exclude each other", file=sys.stderr)
+        raise typer.Exit(EX_USAGE)
+    try:
+        path = pull(uri, dest, version=model_version, all_versions=all_versions, console=stderr)
+    except RepositoryError as error:
+        print(f"pull-model failed: {error}", file=sys.stderr)
+        raise typer.Exit(1) from error
+    print(path)
+
+
 @app.command()
 def version() -> None:
     """Print the versions of ovms and of OpenVINO."""

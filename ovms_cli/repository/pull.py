@@ -1,0 +1,108 @@
+"""``ovms pull-model``: copy a model repository (or some of its versions) out of an object store.
+
+The local folder has the repository layout (``<dest>/<version>/...``), so ``ovms serve
+--model_path <dest>`` serves it. Runs resume: files whose size and ETag match the last download
+are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ovms_cli.repository.mirror import Mirror, RemoteFile
+from ovms_cli.repository.remote import RemoteVersion, list_remote_versions
+from ovms_cli.repository.stores import RemoteUri, open_store, parse_uri
+from ovms_cli.repository.stores.errors import PathNotFound
+from ovms_cli.repository.versions import RepositoryError
+
+__all__ = ["pull_model", "select_versions"]
+
+
+def pull_model(
+    uri: str,
+    dest: Path | None = None,
+    *,
+    version: int | None = None,
+    all_versions: bool = False,
+    console: Console | None = None,
+) -> Path:
+    """Download and return the local repository folder. Raises RepositoryError."""
+    location = parse_uri(uri)
+    store = open_store(location)
+    chosen = select_versions(list_remote_versions(store, location), location, version, all_versions)
+    root = (dest if dest is not None else Path.cwd() / location.last_name).absolute()
+    mirror = Mirror(root)
+    with _Bars(console or Console(stderr=True), sum(v.size for v in chosen)) as bars:
+        for found in chosen:
+            mirror.sync(store, str(found.number), found.files, bars)
+    return root
+
+
+def select_versions(
+    versions: dict[int, RemoteVersion], uri: RemoteUri, version: int | None, all_versions: bool
+) -> Sequence[RemoteVersion]:
+    """The one asked for, every one, or by default the latest complete one."""
+    if not versions:
+        raise RepositoryError(f"No version found for model in path: {uri.text}")
+    if all_versions:
+        return list(versions.values())
+    if version is not None:
+        if version not in versions:
+            label = {"s3": "S3", "gs": "GCS"}.get(uri.scheme, "AS")
+            present = ", ".join(map(str, versions))
+            raise PathNotFound(label, f"{uri.text.rstrip('/')}/{version}", f"versions present: {present}")
+        return [versions[version]]
+    complete = [found for found in versions.values() if found.complete]
+    if not complete:
+        raise RepositoryError(f"No version of {uri.text} holds a complete model (versions: {list(versions)})")
+    return [complete[-1]]
+
+
+class _Bars:
+    """Rich progress: one bar for the whole download, one per file (SyncListener)."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._total = self._progress.add_task("[bold]total", total=total)
+        self._files: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _Bars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._progress.stop()
+
+    def started(self, file: RemoteFile, cached: bool) -> None:
+        description = f"{file.path} (up to date)" if cached else file.path
+        task = self._progress.add_task(description, total=file.info.size)
+        self._files[file.path] = task
+        if cached:
+            self._progress.update(task, completed=file.info.size)
+            self._progress.advance(self._total, file.info.size)
+
+    def advanced(self, file: RemoteFile, size: int) -> None:
+        self._progress.advance(self._files[file.path], size)
+        self._progress.advance(self._total, size)
+
+    def finished(self, file: RemoteFile) -> None:
+        self._progress.update(self._files[file.path], completed=file.info.size)
