@@ -1,26 +1,32 @@
 """Prometheus metrics with OVMS's families, names, labels and buckets (spec §10).
 
-Values live in prometheus-client counters, gauges and histograms kept out of any global registry;
-one collector in a private ``CollectorRegistry`` reshapes them into OVMS's families: counters
-without the ``_total`` suffix prometheus-client adds, no ``_created`` series, ``le`` bounds printed
-as integers, and the series with and without a ``version`` label in one family. ``render`` writes
-the text format itself because prometheus-client's writer would append ``_total`` to counter names.
+Counters and gauges are prometheus-client's, kept out of any global registry; one collector in a
+private ``CollectorRegistry`` reshapes them into OVMS's families: counters without the ``_total``
+suffix prometheus-client adds, no ``_created`` series, and the series with and without a
+``version`` label in one family. ``render`` writes the text format itself because
+prometheus-client's writer would append ``_total`` to counter names.
 
 Every label child a request touches is bound once, when a model version is first seen
 (``VersionSeries``); a request costs one dictionary lookup by (name, version) and a few
-increments. Beyond OVMS, for dynamically batched versions: ``ovms_batch_executions`` (inferences
-run), ``ovms_batch_requests`` (requests they served) and ``ovms_batch_queue_time_us`` (each
-request's wait for its batch), all labelled ``name`` and ``version``.
+increments. Histograms and the in-process gauge are plain Python cells (``LeanHistogram``, an int)
+rather than prometheus-client's locked values: every update runs on the event loop, and
+prometheus-client's ``observe`` alone costs about 2 µs, three times per inference; their ``le``
+bounds print as integers, as OVMS's do.
+
+Beyond OVMS, for dynamically batched versions: ``ovms_batch_executions`` (inferences run),
+``ovms_batch_requests`` (requests they served) and ``ovms_batch_queue_time_us`` (each request's
+wait for its batch), all labelled ``name`` and ``version``.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
@@ -119,6 +125,43 @@ def endpoint(api: str, interface: str, method: str) -> Endpoint:
     raise KeyError(f"no {api} {method} over {interface}")
 
 
+class LeanHistogram:
+    """One histogram series: a count per bucket of ``BUCKETS_US`` (and +Inf) and the sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS_US) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS_US, value)] += 1
+        self.total += value
+
+
+class HistogramFamily:
+    """Lean histogram series by label values, exposed as Prometheus histogram samples."""
+
+    def __init__(self, name: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name
+        self.labelnames = labelnames
+        self._series: dict[tuple[str, ...], LeanHistogram] = {}
+
+    def labels(self, *values: str) -> LeanHistogram:
+        return self._series.setdefault(values, LeanHistogram())
+
+    def samples(self) -> Iterator[Sample]:
+        bounds = [*(str(b) for b in BUCKETS_US), "+Inf"]
+        for values, series in list(self._series.items()):
+            labels = dict(zip(self.labelnames, values, strict=True))
+            cumulative = 0
+            for bound, count in zip(bounds, series.counts, strict=True):
+                cumulative += count
+                yield Sample(f"{self.name}_bucket", {**labels, "le": bound}, cumulative)
+            yield Sample(f"{self.name}_count", labels, cumulative)
+            yield Sample(f"{self.name}_sum", labels, series.total)
+
+
 class MetricsConfigError(ValueError):
     """An unknown family name in ``--metrics_list`` or ``monitoring.metrics.metrics_list``."""
 
@@ -152,10 +195,10 @@ class VersionSeries:
 
     __slots__ = (
         "_batch_queue_time",
-        "_current",
         "_families",
         "_inference_time",
         "_wait_time",
+        "current",
         "fail",
         "labels",
         "request_time",
@@ -176,7 +219,8 @@ class VersionSeries:
         self.request_time = [families.request_time.labels(i, *self.labels) for i in INTERFACES]
         self._inference_time = families.inference_time.labels(*self.labels)
         self._wait_time = families.wait_time.labels(*self.labels)
-        self._current = families.current.labels(*self.labels)
+        self.current = 0
+        families.current.labels(*self.labels).set_function(lambda: self.current)
         self._batch_queue_time = families.batch_queue_time.labels(*self.labels)
         self.served: ModelVersion | None = None
         self.stopped()
@@ -212,10 +256,10 @@ class VersionSeries:
 
     # InferObserver and BatchObserver: called on the event loop by the version's queues.
     def request_started(self) -> None:
-        self._current.inc()
+        self.current += 1
 
     def request_finished(self) -> None:
-        self._current.dec()
+        self.current -= 1
 
     def waited(self, seconds: float) -> None:
         self._wait_time.observe(seconds * 1e6)
@@ -231,8 +275,8 @@ class _Families:
     """The value stores, one per family (two for the counters: with and without version)."""
 
     def __init__(self) -> None:
-        def histogram(name: str, labels: tuple[str, ...]) -> Histogram:
-            return Histogram(name, HELP[name], labels, buckets=BUCKETS_US, registry=None)
+        def histogram(name: str, labels: tuple[str, ...]) -> HistogramFamily:
+            return HistogramFamily(name, labels)
 
         def gauge(name: str) -> Gauge:
             return Gauge(name, HELP[name], _BY_VERSION, registry=None)
@@ -250,8 +294,8 @@ class _Families:
         self.active = gauge(ACTIVE)
         self.current = gauge(CURRENT)
 
-    def stores(self, family: str) -> tuple[MetricWrapperBase, ...]:
-        return {
+    def stores(self, family: str) -> tuple[MetricWrapperBase | HistogramFamily, ...]:
+        stores: dict[str, tuple[MetricWrapperBase | HistogramFamily, ...]] = {
             SUCCESS: (self.success, self.success_by_model),
             FAIL: (self.fail, self.fail_by_model),
             REQUEST_TIME: (self.request_time,),
@@ -262,7 +306,8 @@ class _Families:
             QUEUE_SIZE: (self.queue_size,),
             ACTIVE: (self.active,),
             CURRENT: (self.current,),
-        }.get(family, ())
+        }
+        return stores.get(family, ())
 
 
 class ServingMetrics:
@@ -359,13 +404,16 @@ class _OvmsCollector:
             stores = metrics._families.stores(family)
             reshaped = Metric(family, HELP[family], _type(stores[0]))
             for store in stores:
+                if isinstance(store, HistogramFamily):
+                    reshaped.samples.extend(store.samples())
+                    continue
                 for collected in store.collect():
                     reshaped.samples.extend(_ovms_samples(family, collected.samples))
             yield reshaped
 
 
-def _type(store: MetricWrapperBase) -> str:
-    return {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}[type(store)]
+def _type(store: MetricWrapperBase | HistogramFamily) -> str:
+    return {Counter: "counter", Gauge: "gauge", HistogramFamily: "histogram"}[type(store)]
 
 
 def _ovms_samples(family: str, samples: Iterable[Sample]) -> Iterator[Sample]:
@@ -373,14 +421,7 @@ def _ovms_samples(family: str, samples: Iterable[Sample]) -> Iterator[Sample]:
         if sample.name.endswith("_created"):
             continue
         name = family if sample.name == family + "_total" else sample.name
-        labels = sample.labels
-        if "le" in labels:
-            labels = {**labels, "le": _bound_text(float(labels["le"]))}
-        yield Sample(name, labels, sample.value)
-
-
-def _bound_text(bound: float) -> str:
-    return "+Inf" if math.isinf(bound) else str(int(bound))
+        yield Sample(name, sample.labels, sample.value)
 
 
 def render(registry: CollectorRegistry) -> bytes:
