@@ -26,8 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-stderr = Console(stderr=True)
 stdout = Console()
+stderr = Console(stderr=True)
 
 SERVER = "Server"
 SINGLE = "Single model (not with --config_path)"
@@ -132,6 +132,16 @@ LowLatency = Annotated[
 MaxSequences = Annotated[
     int | None, typer.Option("--max_sequence_number", help="Stateful only.", rich_help_panel=SINGLE)
 ]
+MaxBatchSize = Annotated[
+    int | None,
+    typer.Option("--max_batch_size", help="Dynamic batching: rows per inference.", rich_help_panel=SINGLE),
+]
+MaxBatchDelay = Annotated[
+    int | None,
+    typer.Option(
+        "--max_batch_delay_us", help="Dynamic batching: longest wait for more.", rich_help_panel=SINGLE
+    ),
+]
 IdleCleanup = Annotated[
     bool | None, typer.Option("--idle_sequence_cleanup", help="Stateful only.", rich_help_panel=SINGLE)
 ]
@@ -153,6 +163,8 @@ def serve(
     low_latency_transformation: LowLatency = None,
     max_sequence_number: MaxSequences = None,
     idle_sequence_cleanup: IdleCleanup = None,
+    max_batch_size: MaxBatchSize = None,
+    max_batch_delay_us: MaxBatchDelay = None,
     port: Port = 9178,
     rest_port: RestPort = 0,
     grpc_bind_address: GrpcBind = "0.0.0.0",
@@ -172,7 +184,17 @@ def serve(
     tls_ca: TlsCa = None,
 ) -> None:
     """Serve the models of a config file, or one model given by --model_name and --model_path."""
-    model_options = (batch_size, shape, layout, model_version_policy, nireq, target_device, plugin_config)
+    model_options = (
+        batch_size,
+        shape,
+        layout,
+        model_version_policy,
+        nireq,
+        target_device,
+        plugin_config,
+        max_batch_size,
+        max_batch_delay_us,
+    )
     stateful_options = (low_latency_transformation, max_sequence_number, idle_sequence_cleanup)
     problem = usage_error(
         UsageOptions(
@@ -198,7 +220,7 @@ def serve(
     except TlsError as error:
         problem = problem or str(error)
     if problem:
-        stderr.print(problem, markup=False, highlight=False)
+        _error(problem)
         raise typer.Exit(EX_USAGE)
     logs.configure(log_level, log_path)
     config = _config_from_file(Path(config_path)) if config_path else None
@@ -220,6 +242,8 @@ def serve(
             low_latency_transformation=low_latency_transformation,
             max_sequence_number=max_sequence_number,
             idle_sequence_cleanup=idle_sequence_cleanup,
+            max_batch_size=max_batch_size,
+            max_batch_delay_us=max_batch_delay_us,
         )
     settings = ServerSettings(
         port=port,
@@ -227,12 +251,20 @@ def serve(
         rest_port=rest_port,
         rest_bind_address=rest_bind_address,
         cache_dir=cache_dir,
+        exit_on_load_failure=not config_path,
+        config_path=Path(config_path) if config_path else None,
+        poll_seconds=file_system_poll_wait_seconds,
         shutdown_timeout=shutdown_timeout,
         max_request_size=max_request_size,
         tls=tls,
         metrics=_metrics(config, metrics_enable, metrics_list, rest_port),
     )
     _run(settings, models)
+
+
+def _error(message: str) -> None:
+    """Plain lines on stderr: scripts match OVMS's messages, so no wrapping or markup."""
+    print(message, file=sys.stderr)
 
 
 def _models_from_file(path: Path) -> tuple[ModelConfig, ...]:
@@ -243,16 +275,16 @@ def _metrics(config: ServerConfig | None, enable: bool, names: str, rest_port: i
     try:
         return metrics_families(None if config is None else config.raw, enable, names, rest_port)
     except MonitoringError as error:
-        stderr.print(str(error), markup=False, highlight=False)
+        _error(str(error))
         raise typer.Exit(1) from error
 
 
 def _config_from_file(path: Path) -> ServerConfig:
     try:
-        return load_config(path)
+        return load_config(path, check_paths=False)  # a missing folder fails that model only
     except ConfigError as error:
         for problem in error.problems:
-            stderr.print(f"{path}: {problem}", markup=False, highlight=False)
+            _error(f"{path}: {problem}")
         raise typer.Exit(1) from error
 
 
@@ -260,7 +292,7 @@ def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
     try:
         return (model_config_from_cli(cwd=Path.cwd(), **options),)  # type: ignore[arg-type]
     except (ConfigError, GrammarError) as error:
-        stderr.print(str(error), markup=False, highlight=False)
+        _error(str(error))
         raise typer.Exit(1) from error
 
 
@@ -268,7 +300,7 @@ def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
     try:
         asyncio.run(run(settings, models))
     except StartupError as error:
-        stderr.print(str(error), markup=False, highlight=False)
+        _error(str(error))
         raise typer.Exit(1) from error
 
 

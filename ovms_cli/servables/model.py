@@ -30,6 +30,7 @@ class Model:
         self.source = open_source(config.base_path)
         self._seen: dict[int, str] = {}  # fingerprints at the previous listing
         self._failed: dict[int, str] = {}  # fingerprint of the files a version failed to load from
+        self.listing_error: str | None = None  # why the last look at the repository failed
 
     async def sync(self, runtime: Runtime, *, initial: bool = False) -> bool:
         """Load and retire versions; True if anything changed. ``initial``: trust the first listing."""
@@ -37,7 +38,9 @@ class Model:
             listed = await asyncio.to_thread(self.source.list_versions)
         except RepositoryError as error:
             log.error("Model %s: listing versions failed, keeping what is served: %s", self.name, error)
+            self.listing_error = str(error)
             return False
+        self.listing_error = None
         candidates = self._candidates(listed, initial)
         self._seen = {v: entry.fingerprint for v, entry in listed.items()}
         changed = False

@@ -117,6 +117,8 @@ async def _drain(tracker: RequestTracker, timeout: float) -> None:
 
 def _check_loaded(manager: ModelManager) -> None:
     for model in manager.models.values():
+        if model.listing_error is not None:
+            raise StartupError(f"Model {model.name} failed to load - {model.listing_error}")
         failed = [v for v in model.versions.values() if v.status.error_code != 0]
         if failed:
             reasons = "; ".join(f"version {v.version}: {v.status.reason}" for v in failed)
