@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from builders import affine_model, write_ir
+from e2e.conftest import free_port
 
 READY_TIMEOUT_S = 60.0
 
@@ -23,12 +23,6 @@ class Served:
     model_path: Path
     grpc_url: str
     rest_url: str
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_ready(process: subprocess.Popen[bytes], rest_url: str, log: Path) -> None:
@@ -49,7 +43,7 @@ def _wait_ready(process: subprocess.Popen[bytes], rest_url: str, log: Path) -> N
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("bench")
     model_path = write_ir(affine_model(), root / "affine")
-    grpc_port, rest_port = _free_port(), _free_port()
+    grpc_port, rest_port = free_port(), free_port()
     log = root / "ovms.log"
     command = [
         sys.executable,
