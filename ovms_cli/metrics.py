@@ -230,12 +230,14 @@ class VersionSeries:
         loaded = version.loaded
         self.served = version
         loaded.queue.observer = self
+        if loaded.latency_lane is not None:
+            loaded.latency_lane.observer = self
         if loaded.batcher is not None:
             loaded.batcher.observer = self
         self._families.streams.labels(*self.labels).set(_streams(loaded.compiled, loaded.nireq))
         self._families.queue_size.labels(*self.labels).set(loaded.nireq)
-        queue = loaded.queue
-        self._families.active.labels(*self.labels).set_function(lambda: queue.active)
+        queues = [q for q in (loaded.queue, loaded.latency_lane) if q is not None]
+        self._families.active.labels(*self.labels).set_function(lambda: sum(q.active for q in queues))
 
     def stopped(self) -> None:
         """Not (or no longer) loaded: the gauges of its resources read 0."""

@@ -76,6 +76,13 @@ def split(outputs: Outputs, rows: Sequence[int]) -> list[Outputs]:
     return [{name: pieces[i] for name, pieces in parts.items()} for i in range(len(rows))]
 
 
+async def run_alone(queue: InferQueue, lane: InferQueue | None, feed: Feed) -> Outputs:
+    """A request that needs no batching: on the latency lane when nothing else runs, else the queue."""
+    if lane is not None and queue.active == 0 and lane.has_free_request():
+        return await lane.infer(feed)
+    return await queue.infer(feed)
+
+
 class Batcher:
     def __init__(self, queue: InferQueue, max_batch_size: int, max_batch_delay_us: int) -> None:
         self._queue = queue
@@ -86,6 +93,7 @@ class Batcher:
         self._dispatcher: asyncio.Task[None] | None = None
         self.stats = BatchStats()
         self.observer: BatchObserver | None = None
+        self.lane: InferQueue | None = None  # where a request runs when it is alone (see run_alone)
 
     async def infer(self, feed: Feed) -> Outputs:
         rows = next(iter(feed.values())).shape[0] if feed else 1
@@ -93,7 +101,7 @@ class Batcher:
             self._count(1, rows, 0.0)
             if self.observer is not None:
                 self.observer.queued(0.0)
-            return await self._queue.infer(feed)
+            return await run_alone(self._queue, self.lane, feed)
         loop = asyncio.get_running_loop()
         pending = _Pending(feed, rows, signature(feed), loop.create_future())
         self._pending.append(pending)

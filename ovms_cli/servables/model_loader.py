@@ -17,7 +17,7 @@ import openvino as ov
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.inference import dtypes
-from ovms_cli.inference.batcher import Batcher
+from ovms_cli.inference.batcher import Batcher, run_alone
 from ovms_cli.inference.infer_queue import InferQueue
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
@@ -50,10 +50,12 @@ class LoadedModel:
     nireq: int
     compiled: ov.CompiledModel
     batcher: Batcher | None = None
+    latency_lane: InferQueue | None = None  # the model compiled for LATENCY, for a request alone
 
     async def infer(self, feed: Mapping[int, Array]) -> dict[str, Array]:
-        runner = self.batcher or self.queue
-        return await runner.infer(feed)
+        if self.batcher is not None:
+            return await self.batcher.infer(feed)
+        return await run_alone(self.queue, self.latency_lane, feed)
 
 
 def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> LoadedModel:
@@ -85,7 +87,12 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
         _check_batchable_outputs(compiled)
         batching = config.dynamic_batching
         batcher = Batcher(queue, batching.max_batch_size, batching.max_batch_delay_us)
-    return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher)
+    lane = None
+    if uses_latency_lane(config):
+        lane = InferQueue(_compile(runtime, model, config, LATENCY_LANE), 1, out_names)
+        if batcher is not None:
+            batcher.lane = lane
+    return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher, lane)
 
 
 def _allow_variable_batch(model: ov.Model, batch_indices: list[int | None]) -> None:
@@ -247,6 +254,21 @@ def plugin_config_with_defaults(config: ModelConfig) -> dict[str, Any]:
     return properties
 
 
+LATENCY_LANE = {"PERFORMANCE_HINT": "LATENCY"}
+
+
+def uses_latency_lane(config: ModelConfig) -> bool:
+    """On CPU with the default hint, a second compilation for LATENCY serves requests that arrive alone.
+
+    THROUGHPUT runs one stream per core: a lone request gets one core and waits for it (on two
+    cores, 0.6 of LATENCY's speed), while LATENCY gives it every core but serves concurrent
+    requests worse (0.8 of THROUGHPUT's at 4 clients): benchmarks/hints.py. The lane costs a second
+    copy of the compiled model; setting PERFORMANCE_HINT or NUM_STREAMS turns it off.
+    """
+    chosen = "PERFORMANCE_HINT" in config.plugin_config or "NUM_STREAMS" in config.plugin_config
+    return not chosen and config.target_device == "CPU" and not config.stateful
+
+
 def uses_cache(config: ModelConfig) -> bool:
     """OVMS's rule (spec §11.1): models reshaped per request skip the cache unless allow_cache."""
     shape = config.shape
@@ -258,8 +280,10 @@ def uses_cache(config: ModelConfig) -> bool:
     return config.allow_cache or not auto
 
 
-def _compile(runtime: Runtime, model: ov.Model, config: ModelConfig) -> ov.CompiledModel:
-    properties = plugin_config_with_defaults(config)
+def _compile(
+    runtime: Runtime, model: ov.Model, config: ModelConfig, overrides: Mapping[str, Any] | None = None
+) -> ov.CompiledModel:
+    properties = {**plugin_config_with_defaults(config), **(overrides or {})}
     if runtime.cache_dir is not None and uses_cache(config):
         properties["CACHE_DIR"] = str(runtime.cache_dir)
     try:

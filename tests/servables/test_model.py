@@ -166,3 +166,49 @@ def test_mapping_config_renames_inputs_and_outputs(repo: Path, runtime: Runtime)
     assert [t.name for t in version.output_metadata()] == ["doubled_plus_one", "total"]
     outputs = asyncio.run(version.infer({"features": X}))
     np.testing.assert_array_equal(outputs["doubled_plus_one"], X * 2 + 1)
+
+
+class _Count:
+    """Counts the inferences an infer queue runs."""
+
+    def __init__(self) -> None:
+        self.inferences = 0
+
+    def request_started(self) -> None: ...
+
+    def request_finished(self) -> None: ...
+
+    def waited(self, seconds: float) -> None: ...
+
+    def inferred(self, seconds: float) -> None:
+        self.inferences += 1
+
+
+def test_a_request_alone_takes_the_latency_lane_and_concurrent_ones_the_throughput_queue(
+    repo: Path, runtime: Runtime
+) -> None:
+    write_ir(affine_model(), repo, 1)
+    model = Model(ModelConfig("m", str(repo)))
+    _sync(model, runtime, initial=True)
+    loaded = model.version(1).loaded
+    assert loaded.latency_lane is not None
+    lane, throughput = _Count(), _Count()
+    loaded.latency_lane.observer, loaded.queue.observer = lane, throughput
+
+    async def load() -> None:
+        for _ in range(3):
+            await loaded.infer({0: X})
+        results = await asyncio.gather(*(loaded.infer({0: X * i}) for i in range(16)))
+        for i, outputs in enumerate(results):
+            np.testing.assert_array_equal(outputs["scaled"], X * i * 2 + 1)
+
+    asyncio.run(load())
+    assert lane.inferences >= 3
+    assert throughput.inferences >= 14  # the lane takes at most one at a time, and only when all is idle
+
+
+def test_choosing_a_hint_turns_the_latency_lane_off(repo: Path, runtime: Runtime) -> None:
+    write_ir(affine_model(), repo, 1)
+    model = Model(ModelConfig("m", str(repo), plugin_config={"PERFORMANCE_HINT": "LATENCY"}))
+    _sync(model, runtime, initial=True)
+    assert model.version(1).loaded.latency_lane is None
