@@ -26,11 +26,11 @@ from ovms_cli.config.grammar import (
 from ovms_cli.config.problems import ConfigError, Problem, json_path, schema_problems
 from ovms_cli.config.schema import MODEL_CONFIG_SCHEMA
 from ovms_cli.inference.shapes import Dim
+from ovms_cli.repository.source import is_remote
 from ovms_cli.repository.version_policy import LatestPolicy, VersionPolicy
 
 logger = logging.getLogger("ovms.config")
 
-REMOTE_SCHEMES = ("s3://", "gs://", "az://", "azfs://", "azure://")
 MAX_NIREQ = 100_000
 MAX_SEQUENCE_NUMBER = 2**32 - 1
 DEFAULT_VERSION_POLICY: VersionPolicy = LatestPolicy(1)
@@ -69,11 +69,7 @@ class ModelConfig:
 
     @property
     def is_remote(self) -> bool:
-        return is_remote_path(self.base_path)
-
-
-def is_remote_path(path: str) -> bool:
-    return path.startswith(REMOTE_SCHEMES)
+        return is_remote(self.base_path)
 
 
 def model_config_from_dict(obj: Mapping[str, Any], config_dir: Path, json_path: str) -> ModelConfig:
@@ -227,7 +223,7 @@ def _resolve_base_path(parser: _Parser, value: str, base_dir: Path) -> str:
         return value
     if ".." in value.replace("\\", "/").split("/"):
         parser.report("base_path", f'must not contain ".." segments, got "{value}"')
-    if is_remote_path(value):
+    if is_remote(value):
         return value
     return str(base_dir.absolute() / value)
 

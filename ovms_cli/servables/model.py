@@ -77,18 +77,12 @@ class Model:
             and (version.status.error_code == 0)
         )
 
-    async def _load_version(self, runtime: Runtime, number: int, config: ModelConfig | None = None) -> bool:
-        version = ModelVersion(self.name, number, self.source, config or self.config)
-        previous = self.versions.get(number)
-        if previous is None or previous.state is not State.AVAILABLE:
-            self.versions[number] = version  # visible as START/LOADING while it loads
-        await asyncio.to_thread(version.load, runtime)
-        if version.state is not State.AVAILABLE:
-            return False
+    async def _load_version(self, runtime: Runtime, number: int) -> bool:
+        """Load a version nothing serves (new, retired or failed); it shows START/LOADING meanwhile."""
+        version = ModelVersion(self.name, number, self.source, self.config)
         self.versions[number] = version
-        if previous is not None and previous is not version and previous.state is State.AVAILABLE:
-            await previous.retire()
-        return True
+        await asyncio.to_thread(version.load, runtime)
+        return version.state is State.AVAILABLE
 
     async def reconfigure(self, runtime: Runtime, config: ModelConfig) -> bool:
         """Apply a new config of the same model. Served versions reload beside the old ones and swap
