@@ -51,6 +51,7 @@ class LoadedModel:
     compiled: ov.CompiledModel
     batcher: Batcher | None = None
     latency_lane: InferQueue | None = None  # the model compiled for LATENCY, for a request alone
+    by_name: tuple[TensorSpec, ...] = ()  # inputs in name order, the order requests are checked in
 
     async def infer(self, feed: Mapping[int, Array]) -> dict[str, Array]:
         if self.batcher is not None:
@@ -92,7 +93,8 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
         lane = InferQueue(_compile(runtime, model, config, LATENCY_LANE), 1, out_names)
         if batcher is not None:
             batcher.lane = lane
-    return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher, lane)
+    by_name = tuple(inputs[name] for name in sorted(inputs))
+    return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher, lane, by_name)
 
 
 def _allow_variable_batch(model: ov.Model, batch_indices: list[int | None]) -> None:

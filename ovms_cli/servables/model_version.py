@@ -113,7 +113,7 @@ class ModelVersion:
         self._idle.clear()
         try:
             _check_requested(requested, loaded.outputs)
-            feed = await _prepare_inputs(inputs, loaded.inputs)
+            feed = await _prepare_inputs(inputs, loaded.by_name)
             outputs = await loaded.infer(feed)
         finally:
             self._in_flight -= 1
@@ -152,15 +152,15 @@ def _check_requested(requested: tuple[str, ...], outputs: Mapping[str, TensorSpe
             )
 
 
-async def _prepare_inputs(inputs: Mapping[str, Array], specs: Mapping[str, TensorSpec]) -> dict[int, Array]:
+async def _prepare_inputs(inputs: Mapping[str, Array], specs: tuple[TensorSpec, ...]) -> dict[int, Array]:
+    """``specs`` in name order: OVMS reports the alphabetically first missing input."""
     if len(inputs) != len(specs):
         raise InvalidInput("Invalid number of inputs", f"Expected: {len(specs)}; Actual: {len(inputs)}")
     feed: dict[int, Array] = {}
-    for name in sorted(specs):
-        array = inputs.get(name)
+    for spec in specs:
+        array = inputs.get(spec.name)
         if array is None:
-            raise InvalidInput("Missing input with specific name", f"Required input: {name}")
-        spec = specs[name]
+            raise InvalidInput("Missing input with specific name", f"Required input: {spec.name}")
         if is_string_array(array) and spec.shape is not None and len(spec.shape) == 4:
             array = await asyncio.to_thread(decode_images, array, spec)
         else:
