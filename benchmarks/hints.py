@@ -13,6 +13,7 @@ import numpy as np
 import openvino as ov
 
 from ovms_cli.bench.inprocess import _closed_loop
+from ovms_cli.servables.model_loader import default_nireq
 
 MODELS = Path(__file__).resolve().parent / "out" / "models"
 
@@ -23,10 +24,10 @@ def main() -> None:
         model = core.read_model(str(next(folder.rglob("*.xml"))))
         for hint in ("THROUGHPUT", "LATENCY"):
             compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint})
-            nireq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            nireq = default_nireq(compiled)
             row = []
             for concurrency in (1, 4, 16):
-                queue = ov.AsyncInferQueue(compiled, min(concurrency, max(nireq, 2)))
+                queue = ov.AsyncInferQueue(compiled, min(concurrency, nireq))
                 for port in compiled.inputs:
                     shape = [1 if d.is_dynamic else d.get_length() for d in port.get_partial_shape()]
                     data = ov.Tensor(np.ones(shape, dtype=port.get_element_type().to_dtype()))

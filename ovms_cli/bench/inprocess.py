@@ -3,8 +3,10 @@
 It runs twice: with the server's default plugin config (``PERFORMANCE_HINT: THROUGHPUT``) and
 with ``LATENCY``; the best of the two is what the server is compared with.
 
-Policy, the same at every concurrency: nireq = ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` infer
-requests, as the server has, and ``concurrency`` closed-loop clients using them (the queue holds
+Policy, the same at every concurrency: as many infer requests as the server has by default
+(twice ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``, ``default_nireq``: a Python loop that restarts
+them leaves the streams idle in between with fewer, here as in the server), and ``concurrency``
+closed-loop clients using them (the queue holds
 ``min(concurrency, nireq)``: requests no client could use would stay idle). When there are more
 clients than infer requests, a client waits for an idle one, as a request waits in the server's
 queue, and that wait counts in its latency. Both sides thus see the same offered load and the
@@ -34,7 +36,7 @@ from ovms_cli.inference.images import decode_images
 from ovms_cli.inference.shapes import shape_from_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
 from ovms_cli.repository.versions import RepositoryError, find_model_file, version_directories
-from ovms_cli.servables.model_loader import plugin_config_with_defaults
+from ovms_cli.servables.model_loader import default_nireq, plugin_config_with_defaults
 
 LATENCY_CONFIG: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
 NS_PER_US = 1_000
@@ -118,7 +120,7 @@ def _run(
     warmup_s: float,
     duration_s: float,
 ) -> InprocessRun:
-    nireq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    nireq = default_nireq(compiled)
     infer_queue = ov.AsyncInferQueue(compiled, min(concurrency, nireq))
     tensors = _tensors(compiled, inputs)
     for request in infer_queue:

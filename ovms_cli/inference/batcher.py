@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import openvino as ov
 
 from ovms_cli.errors import InternalError
 from ovms_cli.inference.infer_queue import InferQueue, Outputs
@@ -134,12 +135,12 @@ class Batcher:
 
     async def _dispatch_all(self) -> None:
         while self._pending:
-            await self._queue.acquire()
+            request = await self._queue.acquire()
             batch = await self._collect()
             if not batch:
-                self._queue.release()
+                self._queue.release(request)
                 continue
-            asyncio.create_task(self._execute(batch))  # noqa: RUF006 - _execute resolves every future
+            asyncio.create_task(self._execute(request, batch))  # noqa: RUF006 - _execute resolves every future
 
     async def _collect(self) -> list[_Pending]:
         assert self._arrived is not None
@@ -170,7 +171,7 @@ class Batcher:
                 rows += pending.rows
         return batch
 
-    async def _execute(self, batch: list[_Pending]) -> None:
+    async def _execute(self, request: ov.InferRequest, batch: list[_Pending]) -> None:
         now = time.perf_counter()
         waits = [now - p.enqueued for p in batch]
         self._count(len(batch), sum(p.rows for p in batch), sum(waits))
@@ -178,15 +179,18 @@ class Batcher:
             for wait in waits:
                 self.observer.queued(wait)
         try:
-            outputs = await self._queue.run_acquired(merge([p.feed for p in batch]))
+            try:
+                feed = merge([p.feed for p in batch])
+            except BaseException:
+                self._queue.release(request)
+                raise
+            outputs = await self._queue.run_acquired(request, feed)
             results = split(outputs, [p.rows for p in batch])
         except Exception as error:
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(error)
             return
-        finally:
-            self._queue.release()
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)

@@ -1,10 +1,15 @@
-"""Asynchronous inference on an OpenVINO ``AsyncInferQueue`` without blocking the event loop.
+"""Asynchronous inference on a pool of OpenVINO infer requests, driven from the event loop.
 
-``AsyncInferQueue.start_async`` blocks its caller while no infer request is idle, so a
-semaphore with one permit per infer request guards it: a coroutine waits (FIFO) on the
-semaphore, never on OpenVINO. OpenVINO's callback thread copies the outputs out of the
-request, which is about to be reused, and hands them to the loop with
-``call_soon_threadsafe``.
+The pool is the loop's own: an ``asyncio.Semaphore`` with one permit per infer request and a
+list of the idle ones, so a coroutine waits (FIFO) on the semaphore and the loop never blocks on
+OpenVINO. (OpenVINO's ``AsyncInferQueue`` hands its idle requests back under a mutex that its
+``start_async`` waits on with the GIL released; a permit freed on the loop could reach
+``start_async`` before that, and py-spy found the loop blocked there for 30% of its time.)
+
+Each infer request's callback runs on an OpenVINO thread: it copies the outputs out of the
+request, which is about to be reused, and hands them to the loop with ``call_soon_threadsafe``.
+The loop puts the request back in the pool and then resolves the caller's future, so a request is
+never reused while it runs, even when its caller was cancelled.
 
 An optional ``observer`` (metrics) hears of each request's wait for an infer request and of each
 inference's duration; ``active`` counts the infer requests in use. Both are read or called on the
@@ -25,7 +30,7 @@ from ovms_cli.errors import InternalError
 from ovms_cli.inference.request import Array
 
 Outputs = dict[str, Array]
-_Userdata = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outputs]", Mapping[int, Array]]
+_Userdata = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outputs]", ov.InferRequest, Mapping[int, Array]]
 
 
 class InferObserver(Protocol):
@@ -40,10 +45,11 @@ class InferObserver(Protocol):
 
 class InferQueue:
     def __init__(self, compiled: ov.CompiledModel, nireq: int, output_names: Sequence[str]) -> None:
-        self._queue = ov.AsyncInferQueue(compiled, nireq)
-        self._queue.set_callback(self._on_done)
+        self._idle = [compiled.create_infer_request() for _ in range(nireq)]
+        for request in self._idle:
+            request.set_callback(self._on_done, None)
         self._outputs = tuple(enumerate(output_names))
-        self.size = len(self._queue)
+        self.size = nireq
         self._free: asyncio.Semaphore | None = None
         self.active = 0
         self.observer: InferObserver | None = None
@@ -54,11 +60,7 @@ class InferQueue:
         if observer is not None:
             observer.request_started()
         try:
-            await self.acquire()
-            try:
-                return await self.run_acquired(inputs)
-            finally:
-                self.release()
+            return await self.run_acquired(await self.acquire(), inputs)
         finally:
             if observer is not None:
                 observer.request_finished()
@@ -66,8 +68,8 @@ class InferQueue:
     def has_free_request(self) -> bool:
         return not self._slots().locked()
 
-    async def acquire(self) -> None:
-        """Wait (FIFO) until an infer request is idle and reserve it."""
+    async def acquire(self) -> ov.InferRequest:
+        """Wait (FIFO) until an infer request is idle and reserve it: run it, or ``release`` it."""
         observer = self.observer
         if observer is None:
             await self._slots().acquire()
@@ -76,19 +78,27 @@ class InferQueue:
             await self._slots().acquire()
             observer.waited(time.perf_counter() - start)
         self.active += 1
+        return self._idle.pop()
 
-    def release(self) -> None:
+    def release(self, request: ov.InferRequest) -> None:
+        self._idle.append(request)
         self.active -= 1
         self._slots().release()
 
-    async def run_acquired(self, inputs: Mapping[int, Array]) -> Outputs:
-        """Run on the infer request the caller reserved with ``acquire``."""
+    async def run_acquired(self, request: ov.InferRequest, inputs: Mapping[int, Array]) -> Outputs:
+        """Run on the infer request the caller reserved with ``acquire``; it goes back to the pool."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outputs] = loop.create_future()
         observer = self.observer
         start = time.perf_counter()
-        # The inputs stay referenced in the userdata until the callback: shared memory.
-        self._queue.start_async(dict(inputs), (loop, future, inputs), share_inputs=True)
+        try:
+            # OpenVINO restores a request's callback just after calling it: wait for that moment.
+            request.wait()
+            # The inputs stay referenced in the userdata until the callback: shared memory.
+            request.start_async(dict(inputs), (loop, future, request, inputs), share_inputs=True)
+        except BaseException:
+            self.release(request)
+            raise
         outputs = await future
         if observer is not None:
             observer.inferred(time.perf_counter() - start)
@@ -99,18 +109,28 @@ class InferQueue:
             self._free = asyncio.Semaphore(self.size)
         return self._free
 
-    def _on_done(self, request: ov.InferRequest, userdata: _Userdata) -> None:
-        # Runs on an OpenVINO thread; an exception escaping here would poison the queue.
-        loop, future, _ = userdata
+    def _on_done(self, userdata: _Userdata) -> None:
+        # Runs on an OpenVINO thread; an exception escaping here would be lost with its future.
+        loop, future, request, _ = userdata
         try:
             outputs = {name: _copy_out(request.get_output_tensor(i)) for i, name in self._outputs}
         except Exception as error:
-            loop.call_soon_threadsafe(_fail, future, error)
+            loop.call_soon_threadsafe(
+                self._finish, request, future, InternalError("Internal inference error", str(error))
+            )
             return
-        loop.call_soon_threadsafe(_resolve, future, outputs)
+        loop.call_soon_threadsafe(self._finish, request, future, outputs)
 
-    def wait_all(self) -> None:
-        self._queue.wait_all()
+    def _finish(
+        self, request: ov.InferRequest, future: asyncio.Future[Outputs], result: Outputs | InternalError
+    ) -> None:
+        self.release(request)
+        if future.done():
+            return
+        if isinstance(result, InternalError):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def _copy_out(tensor: ov.Tensor) -> Array:
@@ -118,13 +138,3 @@ def _copy_out(tensor: ov.Tensor) -> Array:
         data: Any = tensor.bytes_data
         return np.array(data, dtype=object).reshape(tuple(tensor.shape))
     return np.array(tensor.data, copy=True)
-
-
-def _resolve(future: asyncio.Future[Outputs], outputs: Outputs) -> None:
-    if not future.done():
-        future.set_result(outputs)
-
-
-def _fail(future: asyncio.Future[Outputs], error: Exception) -> None:
-    if not future.done():
-        future.set_exception(InternalError("Internal inference error", str(error)))

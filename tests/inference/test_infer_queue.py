@@ -39,3 +39,23 @@ async def test_outputs_do_not_alias_the_reused_request(compiled: ov.CompiledMode
 
 async def test_the_queue_size_is_nireq(compiled: ov.CompiledModel) -> None:
     assert InferQueue(compiled, 3, ["scaled", "total"]).size == 3
+
+
+async def test_a_cancelled_caller_leaves_its_request_running_until_done(compiled: ov.CompiledModel) -> None:
+    queue = InferQueue(compiled, 1, ["scaled", "total"])
+    abandoned = asyncio.create_task(queue.infer({0: np.ones((3, 4), np.float32)}))
+    await asyncio.sleep(0)  # it has started its inference
+    abandoned.cancel()
+    out = await queue.infer({0: np.zeros((2, 4), np.float32)})
+    np.testing.assert_array_equal(out["scaled"], np.ones((2, 4), np.float32))
+    assert abandoned.cancelled()
+    assert queue.active == 0 and queue.has_free_request()
+
+
+async def test_a_request_refused_by_openvino_goes_back_to_the_pool(compiled: ov.CompiledModel) -> None:
+    queue = InferQueue(compiled, 1, ["scaled", "total"])
+    with pytest.raises(RuntimeError):
+        await queue.infer({0: np.ones((2, 5), np.float32)})
+    out = await queue.infer({0: np.ones((1, 4), np.float32)})
+    np.testing.assert_array_equal(out["scaled"], np.full((1, 4), 3, np.float32))
+    assert queue.active == 0

@@ -212,3 +212,12 @@ def test_choosing_a_hint_turns_the_latency_lane_off(repo: Path, runtime: Runtime
     model = Model(ModelConfig("m", str(repo), plugin_config={"PERFORMANCE_HINT": "LATENCY"}))
     _sync(model, runtime, initial=True)
     assert model.version(1).loaded.latency_lane is None
+
+
+def test_nireq_defaults_to_twice_what_openvino_finds_optimal(repo: Path, runtime: Runtime) -> None:
+    write_ir(affine_model(), repo, 1)
+    model = Model(ModelConfig("m", str(repo)))
+    _sync(model, runtime, initial=True)
+    loaded = model.version(1).loaded
+    optimal = int(loaded.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    assert loaded.nireq == loaded.queue.size == 2 * optimal
