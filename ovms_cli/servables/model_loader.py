@@ -87,7 +87,11 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
     if config.dynamic_batching is not None:
         _check_batchable_outputs(compiled)
         batching = config.dynamic_batching
-        batcher = Batcher(queue, batching.max_batch_size, batching.max_batch_delay_us)
+        buckets = {
+            size: InferQueue(_compile(runtime, _with_batch(model, size), config), nireq, out_names)
+            for size in bucket_sizes(batching.max_batch_size)
+        }
+        batcher = Batcher(queue, batching.max_batch_size, batching.max_batch_delay_us, buckets)
     lane = None
     if uses_latency_lane(config):
         lane = InferQueue(_compile(runtime, model, config, LATENCY_LANE), 1, out_names)
@@ -127,6 +131,23 @@ def _allow_variable_batch(model: ov.Model, batch_indices: list[int | None]) -> N
         raise LoadError(
             f"dynamic batching needs a batch dimension that can vary; this model's cannot: {_first_line(error)}"
         ) from error
+
+
+def bucket_sizes(max_batch_size: int) -> list[int]:
+    """The static batch sizes compiled beside the dynamic one: powers of two, and the maximum."""
+    sizes = [1 << n for n in range(max_batch_size.bit_length()) if 1 << n <= max_batch_size]
+    return sorted({*sizes, max_batch_size})
+
+
+def _with_batch(model: ov.Model, size: int) -> ov.Model:
+    static = model.clone()
+    try:
+        static.reshape(
+            {port: ov.PartialShape([size, *list(port.get_partial_shape())[1:]]) for port in static.inputs}
+        )
+    except RuntimeError as error:
+        raise LoadError(f"dynamic batching: cannot fix the batch at {size}: {_first_line(error)}") from error
+    return static
 
 
 def _check_batchable_outputs(compiled: ov.CompiledModel) -> None:

@@ -11,19 +11,37 @@ from hypothesis import strategies as st
 from ovms_cli.errors import InternalError
 from ovms_cli.inference.batcher import Batcher, merge, signature, split
 from ovms_cli.inference.infer_queue import InferQueue
+from ovms_cli.servables.model_loader import bucket_sizes
 
 DTYPES = [np.float32, np.float64, np.float16, np.int32, np.int64, np.uint8, np.int8]
 
 
 @cache
-def _doubled(dtype: type[np.generic]) -> ov.CompiledModel:
-    """``wide = concat([x, x], 1)`` and ``first = x[:, :1]`` on ``x: [-1, -1]`` of ``dtype``."""
-    x = ops.parameter([-1, -1], ov.Type(np.dtype(dtype)), name="x")
+def _doubled(dtype: type[np.generic], batch: int = -1) -> ov.CompiledModel:
+    """``wide = concat([x, x], 1)`` and ``first = x[:, :1]`` on ``x: [batch, -1]`` of ``dtype``."""
+    x = ops.parameter([batch, -1], ov.Type(np.dtype(dtype)), name="x")
     wide = ops.concat([x, x], 1)
     first = ops.slice(x, np.array([0]), np.array([1]), np.array([1]), np.array([1]))
     wide.output(0).get_tensor().set_names({"wide"})
     first.output(0).get_tensor().set_names({"first"})
     return ov.Core().compile_model(ov.Model([wide, first], [x]), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+
+
+class _Counter:
+    """An InferObserver that counts inferences."""
+
+    def __init__(self) -> None:
+        self.inferences = 0
+
+    def request_started(self) -> None: ...
+    def request_finished(self) -> None: ...
+    def waited(self, seconds: float) -> None: ...
+    def inferred(self, seconds: float) -> None:
+        self.inferences += 1
+
+
+def _buckets(dtype: type[np.generic], max_batch_size: int) -> dict[int, InferQueue]:
+    return {n: InferQueue(_doubled(dtype, n), 1, ["wide", "first"]) for n in bucket_sizes(max_batch_size)}
 
 
 def _array(rng: np.random.Generator, dtype: type[np.generic], rows: int, width: int) -> np.ndarray:
@@ -73,14 +91,21 @@ async def _run_concurrently(
     widths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
     dtype=st.sampled_from(DTYPES),
     max_batch_size=st.integers(1, 9),
+    static_buckets=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_batched_inference_returns_each_request_its_own_answer(
-    rows: list[int], widths: list[int], dtype: type[np.generic], max_batch_size: int, seed: int
+    rows: list[int],
+    widths: list[int],
+    dtype: type[np.generic],
+    max_batch_size: int,
+    static_buckets: bool,
+    seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     feeds = [{0: _array(rng, dtype, n, widths[i % len(widths)])} for i, n in enumerate(rows)]
-    batcher = Batcher(InferQueue(_doubled(dtype), 1, ["wide", "first"]), max_batch_size, 300)
+    buckets = _buckets(dtype, max_batch_size) if static_buckets else None
+    batcher = Batcher(InferQueue(_doubled(dtype), 1, ["wide", "first"]), max_batch_size, 300, buckets)
     outputs = asyncio.run(_run_concurrently(batcher, feeds))
     for feed, out in zip(feeds, outputs, strict=True):
         x = feed[0]
@@ -110,3 +135,29 @@ def test_a_lone_request_on_an_idle_queue_does_not_wait() -> None:
 
     assert asyncio.run(once()) < 5.0  # a 10 s delay was configured; it must not apply
     assert batcher.stats.queue_seconds == 0.0
+
+
+def test_bucket_sizes_are_powers_of_two_and_the_maximum() -> None:
+    assert bucket_sizes(1) == [1]
+    assert bucket_sizes(8) == [1, 2, 4, 8]
+    assert bucket_sizes(12) == [1, 2, 4, 8, 12]
+
+
+def test_batches_that_fill_a_static_bucket_run_there() -> None:
+    rng = np.random.default_rng(2)
+    feeds = [{0: _array(rng, np.float32, 1, 3)} for _ in range(32)]
+    queue, buckets = InferQueue(_doubled(np.float32), 2, ["wide", "first"]), _buckets(np.float32, 8)
+    every, static = _Counter(), _Counter()
+    queue.observer = every  # the batcher reports bucket inferences to the queue's observer too
+    for bucket in buckets.values():
+        bucket.observer = static
+    batcher = Batcher(queue, 8, 1000, buckets)
+    outputs = asyncio.run(_run_concurrently(batcher, feeds))
+    for feed, out in zip(feeds, outputs, strict=True):
+        np.testing.assert_array_equal(out["wide"], np.concatenate([feed[0], feed[0]], axis=1))
+    assert 4 <= static.inferences == every.inferences < 32  # single rows always fill some bucket
+    three_rows = _array(rng, np.float32, 3, 3)
+    out = asyncio.run(_run_concurrently(batcher, [{0: three_rows}]))[0]
+    np.testing.assert_array_equal(out["first"], three_rows[:, :1])
+    assert every.inferences == static.inferences + 1  # 3 rows fit no bucket: the dynamic model ran them
+    assert queue.active == 0 and all(b.active == 0 for b in buckets.values())
