@@ -252,7 +252,7 @@ def parse_args() -> Settings:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--models", default=",".join(BUILDERS))
-    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated concurrencies")
+    parser.add_argument("--concurrency", default="1,4,8,16", help="comma-separated concurrencies")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--max_batch_size", type=int, default=16)

@@ -37,6 +37,16 @@ def string_echo_model() -> ov.Model:
     return ov.Model([out], [x], "echo")
 
 
+def reshape_by_input_model() -> ov.Model:
+    """``y = reshape(x, s)`` on ``x: FP32[-1]``, ``s: INT64[2]``: a bad ``s`` fails only once the
+    inference has started."""
+    x = ops.parameter([-1], ov.Type.f32, name="x")
+    s = ops.parameter([2], ov.Type.i64, name="s")
+    y = ops.reshape(x, s, False)
+    y.output(0).get_tensor().set_names({"y"})
+    return ov.Model([y], [x, s], "reshape_by_input")
+
+
 def write_ir(model: ov.Model, base: Path, version: int = 1) -> Path:
     folder = base / str(version)
     folder.mkdir(parents=True, exist_ok=True)

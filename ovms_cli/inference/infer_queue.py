@@ -19,6 +19,7 @@ event loop only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ Outputs = dict[str, Array]
 _Userdata = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outputs]", ov.InferRequest, Mapping[int, Array]]
 
 
+WATCHDOG_INTERVAL_S = 0.1
 _NUMERIC = frozenset("biuf")  # numpy kinds: bool, int, uint, float
 _NO_INPUTS: dict[int, ov.Tensor] = {}
 
@@ -57,6 +59,8 @@ class InferQueue:
         self._free: asyncio.Semaphore | None = None
         self.active = 0
         self.observer: InferObserver | None = None
+        self._running: dict[int, tuple[ov.InferRequest, asyncio.Future[Outputs]]] = {}
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def infer(self, inputs: Mapping[int, Array]) -> Outputs:
         """Run one inference; ``inputs`` are keyed by their index among the model's inputs."""
@@ -97,11 +101,15 @@ class InferQueue:
         start = time.perf_counter()
         try:
             # OpenVINO restores a request's callback just after calling it: wait for that moment.
-            request.wait()
+            with contextlib.suppress(RuntimeError):  # the last run failed: it is over all the same
+                request.wait()
             _start(request, inputs, loop, future)
         except BaseException:
             self.release(request)
             raise
+        self._running[id(request)] = (request, future)
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch(), name="infer-watchdog")
         outputs = await future
         if observer is not None:
             observer.inferred(time.perf_counter() - start)
@@ -124,9 +132,24 @@ class InferQueue:
             return
         loop.call_soon_threadsafe(self._finish, request, future, outputs)
 
+    async def _watch(self) -> None:
+        """OpenVINO skips the callback of an inference that fails once started (a shape that only
+        turns out wrong at run time, say): find those by polling while requests run."""
+        while self._running:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            for key, (request, future) in list(self._running.items()):
+                try:
+                    request.wait_for(0)
+                except RuntimeError as error:
+                    if self._running.get(key, (None, None))[1] is future:
+                        self._finish(
+                            request, future, InternalError("Internal inference error", _reason(error))
+                        )
+
     def _finish(
         self, request: ov.InferRequest, future: asyncio.Future[Outputs], result: Outputs | InternalError
     ) -> None:
+        del self._running[id(request)]
         self.release(request)
         if future.done():
             return
@@ -161,6 +184,13 @@ def _writeable(array: Array) -> Array:
     if array.flags.writeable and array.flags.c_contiguous:
         return array
     return np.array(array, order="C")  # OpenVINO shares only writeable, C-ordered memory
+
+
+def _reason(error: RuntimeError) -> str:
+    """OpenVINO's message without its ``Exception from <file>:<line>:`` and wrapper lines."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    said = [line for line in lines if line and not line.startswith(("Exception from ", "Caught exception"))]
+    return said[-1] if said else type(error).__name__
 
 
 def _copy_out(tensor: ov.Tensor) -> Array:

@@ -15,7 +15,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from builders import run_in_process
+from builders import reshape_by_input_model, run_in_process, write_ir
 from tritonclient.utils import InferenceServerException
 
 from ovms_cli import __version__
@@ -495,3 +495,25 @@ def test_fifty_concurrent_requests_each_get_their_own_answer(
         seen.add(index)
     assert seen == set(inputs)
     assert_server_healthy(server, client)
+
+
+def test_an_inference_that_fails_midway_is_a_500_and_the_next_one_is_served(
+    spawn_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    write_ir(reshape_by_input_model(), tmp_path / "reshape", 1)
+    server = spawn_server(
+        ["--model_name", "reshape", "--model_path", str(tmp_path / "reshape"), "--nireq", "1"]
+    )
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    x = np.arange(6, dtype=np.float32)
+
+    def infer(shape: list[int]) -> grpcclient.InferResult:
+        return client.infer(
+            "reshape", [tensor("x", x, "FP32"), tensor("s", np.array(shape, np.int64), "INT64")]
+        )
+
+    with pytest.raises(InferenceServerException) as failed:
+        infer([4, 4])
+    assert failed.value.status() == "StatusCode.INTERNAL"
+    assert "Internal inference error" in str(failed.value.message())
+    np.testing.assert_array_equal(infer([3, 2]).as_numpy("y"), x.reshape(3, 2))
