@@ -96,7 +96,8 @@ class Batcher:
     model compiled with static batch sizes, which OpenVINO's CPU plugin runs faster than a dynamic
     shape (MobileNet-V2, batches of 1 to 8: 199 vs 184 images/s on average over three runs of
     ``benchmarks/static_batch.py``); a batch whose rows fill a bucket runs there, holding a permit
-    of ``queue``, and the batcher prefers batches that do.
+    of ``queue``, and the batcher prefers batches that do. What is queued is shared among the
+    ``streams``, so that one large batch does not run on one stream while the others idle.
     """
 
     def __init__(
@@ -105,11 +106,13 @@ class Batcher:
         max_batch_size: int,
         max_batch_delay_us: int,
         buckets: Mapping[int, InferQueue] | None = None,
+        streams: int = 1,
     ) -> None:
         self._queue = queue
         self.max_batch_size = max_batch_size
         self._max_delay = max_batch_delay_us / 1e6
         self._buckets = dict(buckets or {})
+        self.streams = streams  # how many inferences OpenVINO runs at once
         self._pending: list[_Pending] = []
         self._arrived: asyncio.Event | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -194,10 +197,22 @@ class Batcher:
             self._arrived.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-        batch = self._fit(batch)
+        batch = self._fit(self._share(batch))
         taken = set(map(id, batch))
         self._pending = [p for p in self._pending if id(p) not in taken]
         return batch
+
+    def _share(self, batch: list[_Pending]) -> list[_Pending]:
+        """One stream's share of ``batch``: one batch on one stream would leave the others idle."""
+        share = -(-sum(p.rows for p in batch) // self.streams)
+        head: list[_Pending] = []
+        rows = 0
+        for pending in batch:
+            if head and rows + pending.rows > share:
+                break
+            head.append(pending)
+            rows += pending.rows
+        return head
 
     def _fit(self, batch: list[_Pending]) -> list[_Pending]:
         """The longest head of ``batch`` whose rows fill a bucket exactly; all of it if none does."""

@@ -91,7 +91,8 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
             size: InferQueue(_compile(runtime, _with_batch(model, size), config), nireq, out_names)
             for size in bucket_sizes(batching.max_batch_size)
         }
-        batcher = Batcher(queue, batching.max_batch_size, batching.max_batch_delay_us, buckets)
+        streams = int(compiled.get_property("NUM_STREAMS"))
+        batcher = Batcher(queue, batching.max_batch_size, batching.max_batch_delay_us, buckets, streams)
     lane = None
     if uses_latency_lane(config):
         lane = InferQueue(_compile(runtime, model, config, LATENCY_LANE), 1, out_names)

@@ -92,6 +92,7 @@ async def _run_concurrently(
     dtype=st.sampled_from(DTYPES),
     max_batch_size=st.integers(1, 9),
     static_buckets=st.booleans(),
+    streams=st.integers(1, 3),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_batched_inference_returns_each_request_its_own_answer(
@@ -100,12 +101,14 @@ def test_batched_inference_returns_each_request_its_own_answer(
     dtype: type[np.generic],
     max_batch_size: int,
     static_buckets: bool,
+    streams: int,
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     feeds = [{0: _array(rng, dtype, n, widths[i % len(widths)])} for i, n in enumerate(rows)]
     buckets = _buckets(dtype, max_batch_size) if static_buckets else None
-    batcher = Batcher(InferQueue(_doubled(dtype), 1, ["wide", "first"]), max_batch_size, 300, buckets)
+    queue = InferQueue(_doubled(dtype), 1, ["wide", "first"])
+    batcher = Batcher(queue, max_batch_size, 300, buckets, streams)
     outputs = asyncio.run(_run_concurrently(batcher, feeds))
     for feed, out in zip(feeds, outputs, strict=True):
         x = feed[0]
@@ -161,3 +164,16 @@ def test_batches_that_fill_a_static_bucket_run_there() -> None:
     np.testing.assert_array_equal(out["first"], three_rows[:, :1])
     assert every.inferences == static.inferences + 1  # 3 rows fit no bucket: the dynamic model ran them
     assert queue.active == 0 and all(b.active == 0 for b in buckets.values())
+
+
+@pytest.mark.parametrize(("streams", "executions"), [(1, 2), (2, 5)])
+def test_what_is_queued_is_shared_among_the_streams(streams: int, executions: int) -> None:
+    """The first of 9 runs alone; the 8 queued behind it make one batch for one stream, or
+    4, 2, 1 and 1 when each batch takes half of what is left for two."""
+    rng = np.random.default_rng(3)
+    feeds = [{0: _array(rng, np.float32, 1, 2)} for _ in range(9)]
+    batcher = Batcher(InferQueue(_doubled(np.float32), 1, ["wide", "first"]), 8, 1000, streams=streams)
+    outputs = asyncio.run(_run_concurrently(batcher, feeds))
+    for feed, out in zip(feeds, outputs, strict=True):
+        np.testing.assert_array_equal(out["first"], feed[0][:, :1])
+    assert (batcher.stats.executions, batcher.stats.requests) == (executions, 9)
