@@ -7,6 +7,7 @@ import openvino.opset13 as ops
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from observers import InferenceCounter
 
 from ovms_cli.errors import InternalError
 from ovms_cli.inference.batcher import Batcher, merge, signature, split
@@ -25,19 +26,6 @@ def _doubled(dtype: type[np.generic], batch: int = -1) -> ov.CompiledModel:
     wide.output(0).get_tensor().set_names({"wide"})
     first.output(0).get_tensor().set_names({"first"})
     return ov.Core().compile_model(ov.Model([wide, first], [x]), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
-
-
-class _Counter:
-    """An InferObserver that counts inferences."""
-
-    def __init__(self) -> None:
-        self.inferences = 0
-
-    def request_started(self) -> None: ...
-    def request_finished(self) -> None: ...
-    def waited(self, seconds: float) -> None: ...
-    def inferred(self, seconds: float) -> None:
-        self.inferences += 1
 
 
 def _buckets(dtype: type[np.generic], max_batch_size: int) -> dict[int, InferQueue]:
@@ -150,7 +138,7 @@ def test_batches_that_fill_a_static_bucket_run_there() -> None:
     rng = np.random.default_rng(2)
     feeds = [{0: _array(rng, np.float32, 1, 3)} for _ in range(32)]
     queue, buckets = InferQueue(_doubled(np.float32), 2, ["wide", "first"]), _buckets(np.float32, 8)
-    every, static = _Counter(), _Counter()
+    every, static = InferenceCounter(), InferenceCounter()
     queue.observer = every  # the batcher reports bucket inferences to the queue's observer too
     for bucket in buckets.values():
         bucket.observer = static

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builders import affine_model, write_ir
+from observers import InferenceCounter
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import NotFound, NotReady, VersionNotFound
@@ -168,22 +169,6 @@ def test_mapping_config_renames_inputs_and_outputs(repo: Path, runtime: Runtime)
     np.testing.assert_array_equal(outputs["doubled_plus_one"], X * 2 + 1)
 
 
-class _Count:
-    """Counts the inferences an infer queue runs."""
-
-    def __init__(self) -> None:
-        self.inferences = 0
-
-    def request_started(self) -> None: ...
-
-    def request_finished(self) -> None: ...
-
-    def waited(self, seconds: float) -> None: ...
-
-    def inferred(self, seconds: float) -> None:
-        self.inferences += 1
-
-
 def test_a_request_alone_takes_the_latency_lane_and_concurrent_ones_the_throughput_queue(
     repo: Path, runtime: Runtime
 ) -> None:
@@ -192,7 +177,7 @@ def test_a_request_alone_takes_the_latency_lane_and_concurrent_ones_the_throughp
     _sync(model, runtime, initial=True)
     loaded = model.version(1).loaded
     assert loaded.latency_lane is not None
-    lane, throughput = _Count(), _Count()
+    lane, throughput = InferenceCounter(), InferenceCounter()
     loaded.latency_lane.observer, loaded.queue.observer = lane, throughput
 
     async def load() -> None:
