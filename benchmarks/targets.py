@@ -2,7 +2,7 @@
 
     python benchmarks/targets.py [--repeats 3] [--duration 6] [--warmup 2]
 
-Run after ``benchmarks/run.py`` (it builds the models). A single run on a shared 2-core machine
+It builds the models it needs, as ``benchmarks/run.py`` does. A single run on a shared 2-core machine
 moves by 10-15% from one minute to the next; here every repetition measures the server and then
 the in-process reference (best of the THROUGHPUT and LATENCY hints, same input and concurrency)
 back to back, and the table gives the median and the range of the ratios.
@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import write_model
 from run import OUT, serving
 
 from ovms_cli.bench.runner import BenchOptions, measure_inprocess, measure_server, prepare, report
@@ -43,7 +44,7 @@ BATCHING = ["--max_batch_size", "16", "--max_batch_delay_us", "1000"]
 
 
 def measure(case: Case, args: argparse.Namespace) -> list[float]:
-    base = OUT / "models" / case.model
+    base = write_model(case.model, OUT / "models" / case.model)
     log = OUT / "logs" / f"targets-{case.model}{'-batching' if case.batching else ''}.log"
     values = []
     with serving(case.model, base, BATCHING if case.batching else [], log) as server:
