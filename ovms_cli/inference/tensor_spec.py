@@ -46,11 +46,10 @@ class TensorSpec:
 
     def _validate_shape(self, actual: tuple[int, ...]) -> None:
         assert self.shape is not None
-        expected = format_shape(self.shape)
         if len(actual) != len(self.shape):
             raise InvalidInput(
                 "Invalid number of shape dimensions",
-                f"Expected: {expected}; Actual: {format_shape(actual)}; input name: {self.name}",
+                f"Expected: {format_shape(self.shape)}; Actual: {format_shape(actual)}; input name: {self.name}",
             )
         b = self.batch_index
         if b is not None and not self.shape[b].accepts(actual[b]):
@@ -61,7 +60,7 @@ class TensorSpec:
         if not all(dim.accepts(n) for dim, n in zip(self.shape, actual, strict=True)):
             raise InvalidInput(
                 "Invalid input shape",
-                f"Expected: {expected}; Actual: {format_shape(actual)}; input name: {self.name}",
+                f"Expected: {format_shape(self.shape)}; Actual: {format_shape(actual)}; input name: {self.name}",
             )
 
 
