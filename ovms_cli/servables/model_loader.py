@@ -107,7 +107,7 @@ def default_nireq(compiled: ov.CompiledModel) -> int:
 
     The event loop takes a while to answer a finished request and start the next; with only the
     optimal number, each stream idles in between. MobileNet-V2 over gRPC at 8 clients on 2 cores:
-    2 requests 118-120 req/s, 4 requests 139-163 (``benchmarks/nireq.sh``).
+    2 requests 118-120 req/s, 4 requests 139-163 (``benchmarks/sweep.sh``, ``--nireq 2`` and ``4``).
     """
     return 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
@@ -136,8 +136,7 @@ def _allow_variable_batch(model: ov.Model, batch_indices: list[int | None]) -> N
 
 def bucket_sizes(max_batch_size: int) -> list[int]:
     """The static batch sizes compiled beside the dynamic one: powers of two, and the maximum."""
-    sizes = [1 << n for n in range(max_batch_size.bit_length()) if 1 << n <= max_batch_size]
-    return sorted({*sizes, max_batch_size})
+    return sorted({1 << n for n in range(max_batch_size.bit_length())} | {max_batch_size})
 
 
 def _with_batch(model: ov.Model, size: int) -> ov.Model:
