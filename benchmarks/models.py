@@ -4,6 +4,8 @@
 - ``mobilenet_v2``: inverted residuals with depthwise (group) convolutions, same input and output
 - ``bert_small``: a 4-layer encoder, hidden 256, 4 heads, INT64 ``input_ids`` and ``attention_mask``
   ``[-1, 128]`` → ``logits[-1, 2]``
+- ``overhead_probe``: MobileNet-V2's input and output and almost no computation, for measuring
+  what a request costs besides its inference (``python benchmarks/models.py overhead_probe``)
 
 Batch normalisation is folded into convolution biases, as it is in deployed models. Weights are
 He-scaled so activations stay finite; IR is saved with FP16-compressed weights.
@@ -207,11 +209,20 @@ def bert_small(seed: int = 0) -> ov.Model:
     return ov.Model([logits], [ids, mask], "bert_small")
 
 
+def overhead_probe() -> ov.Model:
+    """MobileNet-V2's input and output with almost no computation: what a request costs besides inference."""
+    x = ops.parameter(IMAGE_SHAPE, ov.Type.f32, name="input")
+    means = ops.reduce_mean(x, ops.constant(np.array([2, 3], np.int64)), False)
+    scores = ops.matmul(means, ops.constant(np.ones((3, CLASSES), np.float32)), False, False)
+    return ov.Model([_named(scores, "probabilities")], [x], "overhead_probe")
+
+
 BUILDERS: dict[str, Callable[[], ov.Model]] = {
     "resnet50": resnet50,
     "mobilenet_v2": mobilenet_v2,
     "bert_small": bert_small,
 }
+PROBES: dict[str, Callable[[], ov.Model]] = {"overhead_probe": overhead_probe}  # not in the default matrix
 
 
 def write_model(name: str, base: Path) -> Path:
@@ -219,5 +230,12 @@ def write_model(name: str, base: Path) -> Path:
     xml = base / "1" / "model.xml"
     if not xml.is_file():
         xml.parent.mkdir(parents=True, exist_ok=True)
-        ov.save_model(BUILDERS[name](), str(xml), compress_to_fp16=True)
+        ov.save_model({**BUILDERS, **PROBES}[name](), str(xml), compress_to_fp16=True)
     return base
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name in sys.argv[1:]:
+        print(write_model(name, Path(__file__).resolve().parent / "out" / "models" / name))

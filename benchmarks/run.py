@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models import BUILDERS, write_model
+from models import BUILDERS, PROBES, write_model
 
 from ovms_cli.bench.inprocess import InprocessResult
 from ovms_cli.bench.runner import BenchOptions, measure_inprocess, measure_server, prepare, report
@@ -260,9 +260,9 @@ def parse_args() -> Settings:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = set(models) - set(BUILDERS)
+    unknown = set(models) - set(BUILDERS) - set(PROBES)
     if unknown:
-        parser.error(f"unknown models {sorted(unknown)}; known: {', '.join(BUILDERS)}")
+        parser.error(f"unknown models {sorted(unknown)}; known: {', '.join([*BUILDERS, *PROBES])}")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     return Settings(
         models,

@@ -3,11 +3,12 @@
 # throughput, p50 latency and the server's CPU time per request.
 #     bash benchmarks/sweep.sh LABEL "SERVE OPTIONS" "CONCURRENCIES" [MODEL]
 # e.g. bash benchmarks/sweep.sh nireq=2 "--nireq 2" "8 16"
-# MODEL defaults to mobilenet_v2, one of those benchmarks/run.py builds into benchmarks/out/models.
+# MODEL defaults to mobilenet_v2; any name benchmarks/models.py builds (overhead_probe: a request's
+# cost besides inference).
 # DURATION (default 6) and WARMUP (default 1) are the seconds of each measurement.
 set -euo pipefail
 label=$1 options=$2 concurrencies=$3 model=${4:-mobilenet_v2}
-path=$(dirname "$0")/out/models/$model
+path=$(python "$(dirname "$0")/models.py" "$model")  # built unless it is there
 grpc_port=${GRPC_PORT:-9500} rest_port=${REST_PORT:-8500}
 # shellcheck disable=SC2086  # the options are words
 python -m ovms_cli serve --model_name m --model_path "$path" --port "$grpc_port" --rest_port "$rest_port" \
