@@ -48,11 +48,16 @@ class Gate:
         return True
 
     async def quiet(self, period: float, timeout: float) -> bool:
-        """Whether ``period`` seconds passed without a refused request, within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        """Whether ``period`` seconds passed without a refused request, within ``timeout`` seconds.
+
+        The period starts now at the earliest: a client whose request was answered just now has
+        not sent its next one yet.
+        """
+        since = time.monotonic()
+        deadline = since + timeout
         while True:
             now = time.monotonic()
-            calm_at = max(self._refused_at + period, now)
+            calm_at = max(max(self._refused_at, since) + period, now)
             if calm_at <= now:
                 return True
             if calm_at > deadline:
