@@ -28,6 +28,7 @@ import numpy as np
 import openvino as ov
 
 from ovms_cli.errors import InternalError
+from ovms_cli.inference import openvino_messages
 from ovms_cli.inference.request import Array
 
 Outputs = dict[str, Array]
@@ -187,9 +188,8 @@ def _writeable(array: Array) -> Array:
 
 
 def _reason(error: RuntimeError) -> str:
-    """OpenVINO's message without its ``Exception from <file>:<line>:`` and wrapper lines."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    said = [line for line in lines if line and not line.startswith(("Exception from ", "Caught exception"))]
+    """The last thing OpenVINO's message says: the failing operation's own words."""
+    said = openvino_messages.said(error)
     return said[-1] if said else type(error).__name__
 
 

@@ -16,7 +16,7 @@ import openvino as ov
 
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
-from ovms_cli.inference import dtypes
+from ovms_cli.inference import dtypes, openvino_messages
 from ovms_cli.inference.batcher import Batcher, run_alone
 from ovms_cli.inference.infer_queue import InferQueue
 from ovms_cli.inference.request import Array
@@ -165,10 +165,8 @@ def _port_name(port: ov.Output) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    """OpenVINO's message without its ``Exception from <file>:<line>:`` trail."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    said = [line for line in lines if line and not line.startswith("Exception from ")]
-    return " ".join(said) or type(error).__name__
+    """OpenVINO's message on one line, without its source locations."""
+    return " ".join(openvino_messages.said(error)) or type(error).__name__
 
 
 def _read_mapping(version_dir: Path) -> dict[str, dict[str, str]]:
