@@ -539,11 +539,23 @@ def add_to_config(
     _model_from_options(**options)  # the option grammar's errors, named by option
     config = config_file(config_path)
     try:
-        add_model(config, config_entry(cli_model_options(**options)))  # type: ignore[arg-type]
+        entry = config_entry(cli_model_options(**options))  # type: ignore[arg-type]
+        add_model(config, entry)
     except EditError as error:
         _error(str(error))
         raise typer.Exit(1) from error
     print(f"Added model {model_name} to {config}")
+    _warn_if_missing(config.parent, entry["base_path"])
+
+
+def _warn_if_missing(config_folder: Path, base_path: str) -> None:
+    """A model folder may come later (a pull, a mount), so a missing one is a warning, not an error."""
+    from ovms_cli.repository.source import is_remote
+
+    if not is_remote(base_path) and not (config_folder / base_path).is_dir():
+        _error(
+            f"warning: {config_folder / base_path} is not a directory yet; the model fails to load until it is"
+        )
 
 
 @app.command("remove-from-config")
@@ -694,15 +706,15 @@ CLICK_USAGE_EXIT = 2
 def main() -> None:
     """Entry point: OVMS's command line (cli_argv) or subcommands; usage errors exit 64 as OVMS's do."""
     argv = sys.argv[1:]
-    if argv == ["--version"]:  # at once: building the typer app for it costs a quarter of a second
-        _print_versions()
-        return
     if "_OVMS_COMPLETE" not in os.environ:  # shell completion reads its words from the environment
         try:
             argv = subcommand_form(argv) if argv else ["--help"]
         except ArgvError as error:
             _error(str(error))
             sys.exit(EX_USAGE)
+        if argv == ["version"]:  # at once: building the typer app for it costs a quarter of a second
+            _print_versions()
+            return
     try:
         app(args=argv, prog_name="ovms")
     except SystemExit as done:

@@ -31,7 +31,7 @@ def subcommand_form(argv: list[str]) -> list[str]:
     """
     if not argv or not argv[0].startswith("-") or argv[0] in HELP_FLAGS:
         return argv
-    if argv == ["--version"]:
+    if "--version" in argv:  # OVMS prints its versions whatever else is given
         return ["version"]
     given = [flag for flag in DIRECTIVES if flag in argv]
     if len(given) > 1:
