@@ -19,7 +19,7 @@ import typer
 
 from ovms_cli import __version__
 from ovms_cli.cli_argv import ArgvError, subcommand_form
-from ovms_cli.usage import EX_USAGE, UsageOptions, usage_error
+from ovms_cli.usage import EX_USAGE, STATEFUL_OPTIONS_WITHOUT_STATEFUL, UsageOptions, usage_error
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -252,26 +252,15 @@ def serve(
             channel_arguments = parse_channel_arguments(grpc_channel_arguments)
     except ChannelArgumentsError as error:
         channel_arguments_problem = str(error)
-    model_options = (
-        batch_size,
-        shape,
-        layout,
-        model_version_policy,
-        nireq,
-        target_device,
-        plugin_config,
-        max_batch_size,
-        max_batch_delay_us,
-    )
-    stateful_options = (low_latency_transformation, max_sequence_number, idle_sequence_cleanup)
+    model_options = _model_options(locals())
     problem = usage_error(
         UsageOptions(
             config_path=config_path,
             model_name=model_name,
             model_path=model_path,
-            model_parameters_given=any(v is not None for v in model_options) or stateful,
+            model_parameters_given=_any_given(model_options, MODEL_OPTIONS) or stateful,
             stateful=stateful,
-            stateful_parameters_given=any(v is not None for v in stateful_options),
+            stateful_parameters_given=_any_given(model_options, STATEFUL_OPTIONS),
             port=port,
             rest_port=rest_port,
             grpc_bind_address=grpc_bind_address,
@@ -303,23 +292,7 @@ def serve(
         models = config.models
     else:
         assert model_name is not None and model_path is not None
-        models = _model_from_options(
-            name=model_name,
-            path=model_path,
-            batch_size=batch_size,
-            shape=shape,
-            layout=layout,
-            model_version_policy=model_version_policy,
-            nireq=nireq,
-            target_device=target_device,
-            plugin_config=plugin_config,
-            stateful=stateful,
-            low_latency_transformation=low_latency_transformation,
-            max_sequence_number=max_sequence_number,
-            idle_sequence_cleanup=idle_sequence_cleanup,
-            max_batch_size=max_batch_size,
-            max_batch_delay_us=max_batch_delay_us,
-        )
+        models = _model_from_options(name=model_name, path=model_path, **model_options)
     settings = ServerSettings(
         port=port,
         grpc_bind_address=grpc_bind_address,
@@ -338,6 +311,29 @@ def serve(
         cpu_extension=cpu_extension,
     )
     _run(settings, models)
+
+
+MODEL_OPTIONS = (
+    "batch_size",
+    "shape",
+    "layout",
+    "model_version_policy",
+    "nireq",
+    "target_device",
+    "plugin_config",
+    "max_batch_size",
+    "max_batch_delay_us",
+)
+STATEFUL_OPTIONS = ("low_latency_transformation", "max_sequence_number", "idle_sequence_cleanup")
+
+
+def _model_options(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A command's single-model options, from its ``locals()``, as ``cli_model_options`` takes them."""
+    return {name: parameters[name] for name in (*MODEL_OPTIONS, "stateful", *STATEFUL_OPTIONS)}
+
+
+def _any_given(options: dict[str, Any], names: tuple[str, ...]) -> bool:
+    return any(options[name] is not None for name in names)
 
 
 def _error(message: str) -> None:
@@ -512,29 +508,15 @@ def add_to_config(
     if model_path is None and model_repository_path is None:
         _error("add_to_config needs --model_path or --model_repository_path")
         raise typer.Exit(EX_USAGE)
-    stateful_options = (low_latency_transformation, max_sequence_number, idle_sequence_cleanup)
-    if any(option is not None for option in stateful_options) and not stateful:
-        _error(
-            "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
-            "setting stateful flag for the model."
-        )
+    model_options = _model_options(locals())
+    if _any_given(model_options, STATEFUL_OPTIONS) and not stateful:
+        _error(STATEFUL_OPTIONS_WITHOUT_STATEFUL)
         raise typer.Exit(EX_USAGE)
     options = {
         "name": model_name,
         "path": model_path if model_path is not None else f"{model_repository_path}/{model_name}",
-        "batch_size": batch_size,
-        "shape": shape,
-        "layout": layout,
-        "model_version_policy": model_version_policy,
-        "nireq": nireq,
-        "target_device": target_device,
-        "plugin_config": plugin_config,
-        "stateful": stateful or None,
-        "low_latency_transformation": low_latency_transformation,
-        "max_sequence_number": max_sequence_number,
-        "idle_sequence_cleanup": idle_sequence_cleanup,
-        "max_batch_size": max_batch_size,
-        "max_batch_delay_us": max_batch_delay_us,
+        **model_options,
+        "stateful": stateful or None,  # not written when false
     }
     _model_from_options(**options)  # the option grammar's errors, named by option
     config = config_file(config_path)

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 
 EX_USAGE = 64
+STATEFUL_OPTIONS_WITHOUT_STATEFUL = (
+    "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
+    "setting stateful flag for the model."
+)
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 _HOSTNAME = re.compile(
     r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -97,11 +101,7 @@ def usage_error(o: UsageOptions) -> str | None:
             f"File path provided as an --cpu_extension parameter does not exists in the filesystem: {o.cpu_extension}",
         ),
         (o.log_level not in LOG_LEVELS, "log_level should be one of: TRACE, DEBUG, INFO, WARNING, ERROR"),
-        (
-            o.stateful_parameters_given and not o.stateful,
-            "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
-            "setting stateful flag for the model.",
-        ),
+        (o.stateful_parameters_given and not o.stateful, STATEFUL_OPTIONS_WITHOUT_STATEFUL),
         (
             o.grpc_memory_quota not in (None, 0),
             "grpc_memory_quota: grpc.aio offers no resource quota to apply it to; omit it or pass 0 (no quota)",
