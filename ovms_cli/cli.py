@@ -56,7 +56,7 @@ def _stderr() -> Console:
 
 
 SERVER = "Server"
-SINGLE = "Single model (not with --config_path)"
+SINGLE = "Single model (serve: not with --config_path; add-to-config: written to the entry)"
 
 # Options are spelled as OVMS spells them (underscores) so that scripts written for OVMS keep working.
 Port = Annotated[int, typer.Option("--port", help="gRPC port.", rich_help_panel=SERVER)]
@@ -457,7 +457,10 @@ EDIT = "Config file"
 EditConfigPath = Annotated[
     Path,
     typer.Option(
-        "--config_path", help="config.json, or the folder holding it, to edit.", rich_help_panel=EDIT
+        "--config_path",
+        envvar="OVMS_MODEL_REPOSITORY_PATH",  # as OVMS: that folder's config.json
+        help="config.json, or the folder holding it, to edit.",
+        rich_help_panel=EDIT,
     ),
 ]
 EditModelName = Annotated[str, typer.Option("--model_name", help="Model name.", rich_help_panel=EDIT)]
