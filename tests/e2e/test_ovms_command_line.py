@@ -346,11 +346,8 @@ def test_grpc_channel_arguments_reach_the_grpc_server(spawn_server: Spawn, repos
     assert server.stop() == 0
 
 
-def test_grpc_max_threads_caps_the_calls_in_progress(spawn_server: Spawn, repository: Path) -> None:
-    server = spawn_server(
-        ["--model_name", "affine", "--model_path", str(repository / "affine"), "--grpc_max_threads", "1"],
-        subcommand=False,
-    )
+def _burst(server: ServerProcess, calls: int = 32) -> list[Any]:
+    """``calls`` simultaneous KServe gRPC infers on one channel; exceptions are returned."""
     data = np.ones((20000, 4), np.float32)
 
     async def burst() -> list[Any]:
@@ -361,15 +358,28 @@ def test_grpc_max_threads_caps_the_calls_in_progress(spawn_server: Spawn, reposi
                 tensor.set_data_from_numpy(data)
                 return await client.infer("affine", [tensor])
 
-            return await asyncio.gather(*(one() for _ in range(32)), return_exceptions=True)
+            return await asyncio.gather(*(one() for _ in range(calls)), return_exceptions=True)
 
-    results = asyncio.run(burst())
+    return asyncio.run(burst())
+
+
+def test_grpc_max_threads_caps_the_calls_in_progress(
+    spawn_server: Spawn, repository: Path, server: ServerProcess
+) -> None:
+    unlimited = _burst(server)
+    assert [r for r in unlimited if isinstance(r, BaseException)] == []
+
+    capped = spawn_server(
+        ["--model_name", "affine", "--model_path", str(repository / "affine"), "--grpc_max_threads", "1"],
+        subcommand=False,
+    )
+    results = _burst(capped)
     refused = [r for r in results if isinstance(r, InferenceServerException)]
     assert len(refused) + sum(1 for r in results if not isinstance(r, BaseException)) == len(results), results
     assert refused, "32 simultaneous calls against --grpc_max_threads 1 were all admitted"
     assert {r.status() for r in refused} == {"StatusCode.RESOURCE_EXHAUSTED"}
     assert len(refused) < len(results)
-    assert server.stop() == 0
+    assert capped.stop() == 0
 
 
 def _casefold_model(base: Path) -> None:
