@@ -84,7 +84,15 @@ def model_config_from_dict(obj: Mapping[str, Any], config_dir: Path, json_path: 
     return _parse(obj, config_dir, lambda key: _config_path(json_path, key))
 
 
-def model_config_from_cli(
+def model_config_from_cli(*, cwd: Path, **options: Any) -> ModelConfig:
+    """The single-model-mode configuration from ``cli_model_options``'s keyword arguments.
+
+    Problems are located by option name (``--shape: ...``). Raises ``ConfigError``.
+    """
+    return _parse(cli_model_options(**options), cwd, _cli_option)
+
+
+def cli_model_options(
     *,
     name: str,
     path: str,
@@ -101,11 +109,10 @@ def model_config_from_cli(
     max_sequence_number: int | None = None,
     max_batch_size: int | None = None,
     max_batch_delay_us: int | None = None,
-    cwd: Path,
-) -> ModelConfig:
-    """The single-model-mode configuration; ``None`` means the option was not given.
+) -> dict[str, Any]:
+    """The model options given on the command line (``None``: not given) under their config.json keys.
 
-    Problems are located by option name (``--shape: ...``). Raises ``ConfigError``.
+    Values keep their command-line spelling: ``shape`` ``"(1,3)"``, ``plugin_config`` a JSON text.
     """
     given = {
         "name": name,
@@ -123,7 +130,7 @@ def model_config_from_cli(
         "max_sequence_number": max_sequence_number,
         "dynamic_batching": _batching_options(max_batch_size, max_batch_delay_us),
     }
-    return _parse({k: v for k, v in given.items() if v is not None}, cwd, _cli_option)
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _batching_options(max_batch_size: int | None, max_delay_us: int | None) -> dict[str, int] | None:

@@ -1,8 +1,13 @@
-"""``ovms validate-config FILE``: every problem of a config.json, or a table of what it would serve."""
+"""``ovms validate-config FILE``: every problem of a config.json, or a table of what it would serve.
+
+``--json`` prints one JSON document instead, for scripts (see ``validation_document``).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -30,6 +35,43 @@ def validate_config_command(path: Path, console: Console) -> int:
         Text(f"{path}: valid, {_count(len(config.models), 'model')}", style="green"), soft_wrap=True
     )
     return 0
+
+
+def validate_config_json(path: Path) -> tuple[int, str]:
+    """The exit code (0 valid, 1 not) and ``validation_document`` as indented JSON text."""
+    document = validation_document(path)
+    return (0 if document["valid"] else 1), json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def validation_document(path: Path) -> dict[str, Any]:
+    """``{"config_path": str, "valid": bool, "problems": [{"path", "message"}], "models": [...]}``.
+
+    Each model: ``name``, ``base_path``, ``versions`` found (``null`` for a remote base path),
+    ``served_versions`` (the ones the version policy picks), ``policy``, ``target_device`` and
+    ``nireq`` (0: automatic). ``models`` is empty when the file is invalid.
+    """
+    document: dict[str, Any] = {"config_path": str(path), "valid": True, "problems": [], "models": []}
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        document["valid"] = False
+        document["problems"] = [{"path": p.path, "message": p.message} for p in error.problems]
+        return document
+    document["models"] = [_model_document(model) for model in config.models]
+    return document
+
+
+def _model_document(model: ModelConfig) -> dict[str, Any]:
+    found = None if model.is_remote else discover_versions(Path(model.base_path))
+    return {
+        "name": model.name,
+        "base_path": model.base_path,
+        "versions": found,
+        "served_versions": None if found is None else model.version_policy.select(found),
+        "policy": model.version_policy.describe(),
+        "target_device": model.target_device,
+        "nireq": model.nireq,
+    }
 
 
 def _models_table(config: ServerConfig) -> Table:
