@@ -19,7 +19,7 @@ from ovms_cli.config.report import validate_config_command
 from ovms_cli.config.server_config import ConfigError, ServerConfig, load_config
 from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings, StartupError, run
 from ovms_cli.transports.tls import TlsError, tls_files
-from ovms_cli.usage import EX_USAGE, UsageOptions, usage_error
+from ovms_cli.usage import EX_USAGE, UsageOptions, preprocessing_usage_error, usage_error
 
 app = typer.Typer(
     name="ovms",
@@ -146,6 +146,21 @@ MaxBatchDelay = Annotated[
 IdleCleanup = Annotated[
     bool | None, typer.Option("--idle_sequence_cleanup", help="Stateful only.", rich_help_panel=SINGLE)
 ]
+Mean = Annotated[
+    str | None,
+    typer.Option("--mean", help="Subtracted: 0.5 or [123.675,116.28,103.53].", rich_help_panel=SINGLE),
+]
+Scale = Annotated[
+    str | None, typer.Option("--scale", help="Divides: 255 or [58.395,57.12,57.375].", rich_help_panel=SINGLE)
+]
+ColorFormatOpt = Annotated[
+    str | None,
+    typer.Option("--color_format", help="MODEL:CLIENT, e.g. BGR:RGB, RGB:NV12.", rich_help_panel=SINGLE),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option("--precision", help="CLIENT:MODEL, e.g. uint8:fp32.", rich_help_panel=SINGLE),
+]
 
 
 @app.command()
@@ -166,6 +181,10 @@ def serve(
     idle_sequence_cleanup: IdleCleanup = None,
     max_batch_size: MaxBatchSize = None,
     max_batch_delay_us: MaxBatchDelay = None,
+    mean: Mean = None,
+    scale: Scale = None,
+    color_format: ColorFormatOpt = None,
+    precision: PrecisionOpt = None,
     port: Port = 9178,
     rest_port: RestPort = 0,
     grpc_bind_address: GrpcBind = "0.0.0.0",
@@ -195,6 +214,10 @@ def serve(
         plugin_config,
         max_batch_size,
         max_batch_delay_us,
+        mean,
+        scale,
+        color_format,
+        precision,
     )
     stateful_options = (low_latency_transformation, max_sequence_number, idle_sequence_cleanup)
     problem = usage_error(
@@ -215,6 +238,8 @@ def serve(
             metrics_enable=metrics_enable,
             metrics_list=metrics_list,
         )
+    ) or preprocessing_usage_error(
+        layout, mean=mean, scale=scale, color_format=color_format, precision=precision
     )
     try:
         tls = tls_files(tls_cert, tls_key, tls_ca)
@@ -245,6 +270,10 @@ def serve(
             idle_sequence_cleanup=idle_sequence_cleanup,
             max_batch_size=max_batch_size,
             max_batch_delay_us=max_batch_delay_us,
+            mean=mean,
+            scale=scale,
+            color_format=color_format,
+            precision=precision,
         )
     settings = ServerSettings(
         port=port,

@@ -16,9 +16,11 @@ import openvino as ov
 
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.config.preprocessing import Preprocessing
 from ovms_cli.inference import dtypes, openvino_messages
 from ovms_cli.inference.batcher import Batcher, run_alone
 from ovms_cli.inference.infer_queue import InferQueue
+from ovms_cli.inference.preprocessing import PreprocessingError, add_preprocessing, check_input
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
@@ -200,13 +202,15 @@ def _layouts_for(config: ModelConfig, names: list[str], kind: str) -> dict[str, 
 
 
 def _apply_layouts(model: ov.Model, config: ModelConfig, ins: list[str], outs: list[str]) -> ov.Model:
+    """Layouts (spec §2.3.2), then the single input's preprocessing, in one PrePostProcessor as OVMS does."""
     in_layouts = _layouts_for(config, ins, "input")
     out_layouts = _layouts_for(config, outs, "output")
     if isinstance(config.layout, dict):
         unknown = set(config.layout) - set(ins) - set(outs)
         if unknown:
             raise LoadError(f"Layout from config not found in model: {sorted(unknown)}")
-    if not in_layouts and not out_layouts:
+    preprocessing = config.preprocessing
+    if not in_layouts and not out_layouts and not preprocessing.configured:
         return model
     ppp = ov.preprocess.PrePostProcessor(model)
     for index, name in enumerate(ins):
@@ -221,10 +225,44 @@ def _apply_layouts(model: ov.Model, config: ModelConfig, ins: list[str], outs: l
             port_out = ppp.output(index)
             port_out.model().set_layout(ov.Layout(source or target))
             port_out.tensor().set_layout(ov.Layout(target))
+    if preprocessing.configured:
+        _check_preprocessing(model, preprocessing, ins, in_layouts)
+        add_preprocessing(ppp.input(0), preprocessing)
     try:
         return ppp.build()
     except RuntimeError as error:
+        if preprocessing.configured:
+            raise LoadError(
+                f"Cannot apply preprocessing ({preprocessing.describe()}): {_first_line(error)}"
+            ) from error
         raise LoadError(f"Layout incompatible with given shape: {_first_line(error)}") from error
+
+
+def _check_preprocessing(
+    model: ov.Model, preprocessing: Preprocessing, ins: list[str], in_layouts: Mapping[str, str]
+) -> None:
+    """OVMS applies mean/scale/color_format/precision to the only input of a model."""
+    if len(ins) != 1:
+        raise LoadError(
+            f"mean, scale, color_format and precision apply to a model with one input; this one has {len(ins)}"
+        )
+    port = model.inputs[0]
+    configured = in_layouts.get(ins[0], "")
+    layout = configured.partition(":")[2] or configured or _layout_text(port)
+    shape = port.get_partial_shape()
+    channels = None
+    if (
+        "C" in layout
+        and "." not in layout
+        and shape.rank.is_static
+        and shape.rank.get_length() == len(layout)
+    ):
+        dim = shape[layout.index("C")]
+        channels = dim.get_length() if dim.is_static else None
+    try:
+        check_input(preprocessing, ins[0], port.get_element_type(), channels, layout)
+    except PreprocessingError as error:
+        raise LoadError(str(error)) from error
 
 
 def _batch_index(port: ov.Output) -> int | None:
