@@ -27,6 +27,7 @@ MeanOrScale = float | tuple[float, ...]
 # OVMS's names (color_format_configuration.cpp): channels of the image a model receives
 COLOR_FORMATS = ("RGB", "BGR", "GRAY", "NV12", "NV12_2", "I420", "I420_3")
 MODEL_COLOR_CHANNELS = {"RGB": 3, "BGR": 3, "GRAY": 1}
+_MULTI_PLANE = {"NV12_2": ("NV12", "two"), "I420_3": ("I420", "three")}
 # OVMS's names (precision_configuration.cpp) with the numpy/KServe dtype a client sends
 PRECISIONS = (
     "BF16",
@@ -128,6 +129,13 @@ def parse_color_format(value: str) -> ColorFormat:
             "color_format",
             f"the model's side (first) must be RGB, BGR or GRAY; {model} is a client-side format only, "
             f"e.g. BGR:{model}, got {quote(value)}",
+        )
+    if tensor in _MULTI_PLANE:
+        single, planes = _MULTI_PLANE[tensor]
+        raise GrammarError(
+            "color_format",
+            f"{tensor} sends the image as {planes} planes, separate inputs this server does not serve yet; "
+            f"send single-plane {single} instead ({model}:{single}), got {quote(value)}",
         )
     if tensor == "GRAY" and model != "GRAY":
         raise GrammarError("color_format", f"OpenVINO cannot convert GRAY to {model}, got {quote(value)}")
