@@ -54,6 +54,16 @@ def write_ir(model: ov.Model, base: Path, version: int = 1) -> Path:
     return base
 
 
+def write_onnx(graph: onnx.GraphProto, base: Path, version: int = 1) -> Path:
+    """Check ``graph`` as an opset-13 model and save it as ``base/<version>/model.onnx``."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    folder = base / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    return base
+
+
 def write_onnx_add_mul(base: Path, version: int = 1) -> Path:
     """ONNX: ``sum = a + b`` and ``product = a * b`` on INT32[-1, 3]."""
     a = helper.make_tensor_value_info("a", TensorProto.INT32, ["batch", 3])
@@ -66,12 +76,7 @@ def write_onnx_add_mul(base: Path, version: int = 1) -> Path:
         [a, b],
         [total, product],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    folder = base / str(version)
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(folder / "model.onnx"))
-    return base
+    return write_onnx(graph, base, version)
 
 
 def run_in_process(model_dir: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -127,12 +132,7 @@ def write_onnx_channel_conv(base: Path, version: int = 1) -> Path:
         [output],
         [weights],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    folder = base / str(version)
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(folder / "model.onnx"))
-    return base
+    return write_onnx(graph, base, version)
 
 
 CHANNEL_GAINS = np.array([1.0, 2.0, 3.0], np.float32)  # of write_onnx_channel_conv's channels
