@@ -241,3 +241,11 @@ def test_validate_config_knows_the_keys(tmp_path: Path) -> None:
         assert done.returncode == code, done.stdout
     assert "model_config_list[1].config.scale: values divide the input and must not be 0" in done.stdout
     assert "model_config_list[1].config.color_format: expected MODEL:TENSOR" in done.stdout
+
+
+def test_preprocessing_options_are_model_parameters_exclusive_with_a_config_file(tmp_path: Path) -> None:
+    done = _ovms("serve", "--config_path", str(tmp_path / "config.json"), "--precision", "uint8:fp32")
+    assert (done.returncode, done.stderr.strip()) == (
+        EX_USAGE,
+        "Model parameters in CLI are exclusive with the config file",
+    )
