@@ -62,15 +62,7 @@ class LoadedModel:
 
 
 def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> LoadedModel:
-    model_file = find_model_file(version_dir)
-    try:
-        model = runtime.core.read_model(str(model_file))
-    except RuntimeError as error:
-        raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
-    mapping = _read_mapping(version_dir)
-    in_names = [mapping["inputs"].get(_port_name(p), _port_name(p)) for p in model.inputs]
-    out_names = [mapping["outputs"].get(_port_name(p), _port_name(p)) for p in model.outputs]
-    model = _apply_layouts(model, config, in_names, out_names)
+    model, in_names, out_names = prepare_model(runtime.core, config, version_dir)
     batch_indices = [_batch_index(p) for p in model.inputs]
     _reshape(model, config, in_names, batch_indices)
     if config.dynamic_batching is not None:
@@ -102,6 +94,25 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
             batcher.lane = lane
     by_name = tuple(inputs[name] for name in sorted(inputs))
     return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher, lane, by_name)
+
+
+def prepare_model(
+    core: ov.Core, config: ModelConfig, version_dir: Path
+) -> tuple[ov.Model, list[str], list[str]]:
+    """Read a version's model and apply its layouts and preprocessing (spec §3.7 steps 1-4).
+
+    Returns the model and its public input and output names (``mapping_config.json`` applied).
+    Raises ``LoadError``, and ``RepositoryError`` when the folder holds no model file.
+    """
+    model_file = find_model_file(version_dir)
+    try:
+        model = core.read_model(str(model_file))
+    except RuntimeError as error:
+        raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
+    mapping = _read_mapping(version_dir)
+    in_names = [mapping["inputs"].get(_port_name(p), _port_name(p)) for p in model.inputs]
+    out_names = [mapping["outputs"].get(_port_name(p), _port_name(p)) for p in model.outputs]
+    return _apply_layouts(model, config, in_names, out_names), in_names, out_names
 
 
 def default_nireq(compiled: ov.CompiledModel) -> int:

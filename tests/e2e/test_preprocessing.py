@@ -249,3 +249,22 @@ def test_preprocessing_options_are_model_parameters_exclusive_with_a_config_file
         EX_USAGE,
         "Model parameters in CLI are exclusive with the config file",
     )
+
+
+def test_validate_config_checks_the_options_against_the_served_versions(tmp_path: Path) -> None:
+    write_onnx_channel_conv(tmp_path / "conv")
+    models = [
+        {"name": "fits", "base_path": "conv", "layout": "NHWC:NCHW", "scale": "[1,2,3]"},
+        {"name": "two_means", "base_path": "conv", "layout": "NHWC:NCHW", "mean": "[1,2]"},
+        {"name": "fp16", "base_path": "conv", "layout": "NHWC:NCHW", "precision": "uint8:fp16"},
+    ]
+    (tmp_path / "config.json").write_text(json.dumps({"model_config_list": [{"config": m} for m in models]}))
+    done = _ovms("validate-config", str(tmp_path / "config.json"))
+    assert done.returncode == 1, done.stdout
+    lines = [line for line in done.stdout.splitlines() if line.startswith("model_config_list")]
+    assert lines == [
+        "model_config_list[1].config (version 1): mean implies 2 channel(s) but input data has 3 "
+        "(dimension C of layout NCHW)",
+        "model_config_list[2].config (version 1): precision uint8:fp16 names fp16 as the model's precision, "
+        "but input data is f32",
+    ]
