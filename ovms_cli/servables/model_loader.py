@@ -112,7 +112,7 @@ def prepare_model(
     mapping = _read_mapping(version_dir)
     in_names = [mapping["inputs"].get(_port_name(p), _port_name(p)) for p in model.inputs]
     out_names = [mapping["outputs"].get(_port_name(p), _port_name(p)) for p in model.outputs]
-    return _apply_layouts(model, config, in_names, out_names), in_names, out_names
+    return _apply_layouts_and_preprocessing(model, config, in_names, out_names), in_names, out_names
 
 
 def default_nireq(compiled: ov.CompiledModel) -> int:
@@ -212,7 +212,9 @@ def _layouts_for(config: ModelConfig, names: list[str], kind: str) -> dict[str, 
     return {k: v for k, v in layout.items() if k in names}
 
 
-def _apply_layouts(model: ov.Model, config: ModelConfig, ins: list[str], outs: list[str]) -> ov.Model:
+def _apply_layouts_and_preprocessing(
+    model: ov.Model, config: ModelConfig, ins: list[str], outs: list[str]
+) -> ov.Model:
     """Layouts (spec §2.3.2), then the single input's preprocessing, in one PrePostProcessor as OVMS does."""
     in_layouts = _layouts_for(config, ins, "input")
     out_layouts = _layouts_for(config, outs, "output")
