@@ -111,7 +111,7 @@ def parse_scale(value: Any) -> MeanOrScale:
     """As ``parse_mean``; every value must be non-zero, since the input is divided by it."""
     values = _values("scale", value)
     if 0.0 in (values if isinstance(values, tuple) else (values,)):
-        raise GrammarError("scale", f"values divide the input and must not be 0, got {_show(value)}")
+        raise GrammarError("scale", f"values divide the input and must not be 0, got {quote(value)}")
     return values
 
 
@@ -161,15 +161,15 @@ def parse_precision(value: str) -> Precision:
 
 def _values(option: str, value: Any) -> MeanOrScale:
     if isinstance(value, bool):
-        raise GrammarError(option, f"{_VALUES_EXPECTED}, got {_show(value)}")
+        raise GrammarError(option, f"{_VALUES_EXPECTED}, got {quote(value)}")
     if isinstance(value, int | float):
         return _finite(option, float(value), value)
     if isinstance(value, list):
         if not value or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-            raise GrammarError(option, f"{_VALUES_EXPECTED}, got {_show(value)}")
+            raise GrammarError(option, f"{_VALUES_EXPECTED}, got {quote(value)}")
         return tuple(_finite(option, float(v), value) for v in value)
     if not isinstance(value, str):
-        raise GrammarError(option, f"{_VALUES_EXPECTED}, got {_show(value)}")
+        raise GrammarError(option, f"{_VALUES_EXPECTED}, got {quote(value)}")
     text = "".join(value.split())
     if len(text) >= 2 and (text[0], text[-1]) in (("[", "]"), ("(", ")")):
         tokens = text[1:-1].split(",")
@@ -183,7 +183,7 @@ def _values(option: str, value: Any) -> MeanOrScale:
 
 def _finite(option: str, number: float, whole: Any) -> float:
     if not math.isfinite(number):
-        raise GrammarError(option, f"values must be finite, got {_show(whole)}")
+        raise GrammarError(option, f"values must be finite, got {quote(whole)}")
     return number
 
 
@@ -191,10 +191,3 @@ def _values_text(values: MeanOrScale) -> str:
     if isinstance(values, tuple):
         return "[" + ",".join(f"{v:g}" for v in values) + "]"
     return f"{values:g}"
-
-
-def _show(value: Any) -> str:
-    try:
-        return quote(value)
-    except (TypeError, ValueError):
-        return repr(value)
