@@ -115,18 +115,21 @@ def echo_model(shape: list[int], element_type: ov.Type = ov.Type.f32, name: str 
     return ov.Model([echo], [x], "echo")
 
 
-def write_onnx_channel_conv(base: Path, version: int = 1) -> Path:
+def write_onnx_channel_conv(
+    base: Path, version: int = 1, names: tuple[str, str] = ("data", "output")
+) -> Path:
     """ONNX: a 1x1 convolution ``output[c] = (c + 1) * data[c]`` on ``data: FP32[1, 3, h, w]`` (NCHW).
 
     Every value stays on its own channel and pixel, so the output shows what preprocessing fed in.
+    ``names``: the input's and the output's.
     """
-    data = helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, "height", "width"])
-    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "height", "width"])
+    data = helper.make_tensor_value_info(names[0], TensorProto.FLOAT, [1, 3, "height", "width"])
+    output = helper.make_tensor_value_info(names[1], TensorProto.FLOAT, [1, 3, "height", "width"])
     weights = helper.make_tensor(
         "weights", TensorProto.FLOAT, [3, 3, 1, 1], np.diag(CHANNEL_GAINS).astype(np.float32).ravel()
     )
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["data", "weights"], ["output"])],
+        [helper.make_node("Conv", [names[0], "weights"], [names[1]])],
         "channel_conv",
         [data],
         [output],

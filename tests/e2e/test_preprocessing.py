@@ -42,6 +42,7 @@ DEMO_OPTIONS = [
 ]
 RNG = np.random.default_rng(2026)
 EX_USAGE = 64
+INPUT, OUTPUT = "gpu_0/data_0", "gpu_0/softmax_1"  # the names resnet50-caffe2-v1-9.onnx has
 
 
 def _photo(height: int, width: int) -> np.ndarray:
@@ -85,7 +86,7 @@ def _close(actual: np.ndarray, expected: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("onnx_demo")
-    write_onnx_channel_conv(root / "resnet50-onnx")
+    write_onnx_channel_conv(root / "resnet50-onnx", names=(INPUT, OUTPUT))
     args = ["--model_path", str(root / "resnet50-onnx"), "--model_name", "resnet", *DEMO_OPTIONS]
     running = start_server(args, root / "ovms.log")
     yield running
@@ -95,39 +96,39 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 def test_metadata_reports_uint8_nhwc_inputs(demo_server: ServerProcess) -> None:
     kserve = grpcclient.InferenceServerClient(demo_server.grpc_url).get_model_metadata("resnet")
     assert [(i.name, i.datatype, list(i.shape)) for i in kserve.inputs] == [
-        ("data", "UINT8", [1, 224, 224, 3])
+        (INPUT, "UINT8", [1, 224, 224, 3])
     ]
     assert [(o.name, o.datatype, list(o.shape)) for o in kserve.outputs] == [
-        ("output", "FP32", [1, 3, 224, 224])
+        (OUTPUT, "FP32", [1, 3, 224, 224])
     ]
     tfs = ovmsclient.make_grpc_client(demo_server.grpc_url).get_model_metadata("resnet")
-    assert tfs["inputs"] == {"data": {"shape": [1, 224, 224, 3], "dtype": "DT_UINT8"}}
+    assert tfs["inputs"] == {INPUT: {"shape": [1, 224, 224, 3], "dtype": "DT_UINT8"}}
 
 
 @pytest.mark.parametrize("image", [JPEG, PNG], ids=["jpeg-resized", "png"])
 def test_kserve_clients_send_raw_images(demo_server: ServerProcess, image: bytes) -> None:
     expected = image_reference(image)
-    grpc_input = grpcclient.InferInput("data", [1], "BYTES")
+    grpc_input = grpcclient.InferInput(INPUT, [1], "BYTES")
     grpc_input.set_data_from_numpy(_bytes_tensor([image]))
     grpc_result = grpcclient.InferenceServerClient(demo_server.grpc_url).infer("resnet", [grpc_input])
-    _close(grpc_result.as_numpy("output"), expected)
-    http_input = httpclient.InferInput("data", [1], "BYTES")
+    _close(grpc_result.as_numpy(OUTPUT), expected)
+    http_input = httpclient.InferInput(INPUT, [1], "BYTES")
     http_input.set_data_from_numpy(_bytes_tensor([image]), binary_data=True)
     http_result = httpclient.InferenceServerClient(demo_server.rest_url).infer("resnet", [http_input])
-    _close(http_result.as_numpy("output"), expected)
+    _close(http_result.as_numpy(OUTPUT), expected)
 
 
 def test_kserve_clients_send_uint8_tensors(demo_server: ServerProcess) -> None:
-    pixels = _photo(224, 224)[np.newaxis]
+    pixels = _photo(224, 224)[np.newaxis, :, :, ::-1]  # as the demo's client sends: a reversed view
     expected = reference(pixels)
-    grpc_input = grpcclient.InferInput("data", [1, 224, 224, 3], "UINT8")
+    grpc_input = grpcclient.InferInput(INPUT, [1, 224, 224, 3], "UINT8")
     grpc_input.set_data_from_numpy(pixels)
     grpc_result = grpcclient.InferenceServerClient(demo_server.grpc_url).infer("resnet", [grpc_input])
-    _close(grpc_result.as_numpy("output"), expected)
-    http_input = httpclient.InferInput("data", [1, 224, 224, 3], "UINT8")
+    _close(grpc_result.as_numpy(OUTPUT), expected)
+    http_input = httpclient.InferInput(INPUT, [1, 224, 224, 3], "UINT8")
     http_input.set_data_from_numpy(pixels, binary_data=True)
     http_result = httpclient.InferenceServerClient(demo_server.rest_url).infer("resnet", [http_input])
-    _close(http_result.as_numpy("output"), expected)
+    _close(http_result.as_numpy(OUTPUT), expected)
 
 
 @pytest.mark.parametrize("image", [JPEG, PNG], ids=["jpeg-resized", "png"])
@@ -137,7 +138,7 @@ def test_tfs_clients_send_raw_images(demo_server: ServerProcess, image: bytes) -
         ovmsclient.make_grpc_client(demo_server.grpc_url),
         ovmsclient.make_http_client(demo_server.rest_url),
     ):
-        _close(client.predict({"data": [image]}, "resnet"), expected)
+        _close(client.predict({INPUT: [image]}, "resnet"), expected)
 
 
 def test_tfs_clients_send_uint8_tensors(demo_server: ServerProcess) -> None:
@@ -146,11 +147,11 @@ def test_tfs_clients_send_uint8_tensors(demo_server: ServerProcess) -> None:
         ovmsclient.make_grpc_client(demo_server.grpc_url),
         ovmsclient.make_http_client(demo_server.rest_url),
     ):
-        _close(client.predict({"data": pixels}, "resnet"), reference(pixels))
+        _close(client.predict({INPUT: pixels}, "resnet"), reference(pixels))
 
 
 def test_float_tensors_are_refused_once_clients_send_uint8(demo_server: ServerProcess) -> None:
-    data = grpcclient.InferInput("data", [1, 224, 224, 3], "FP32")
+    data = grpcclient.InferInput(INPUT, [1, 224, 224, 3], "FP32")
     data.set_data_from_numpy(np.zeros((1, 224, 224, 3), np.float32))
     with pytest.raises(InferenceServerException, match="Invalid input precision"):
         grpcclient.InferenceServerClient(demo_server.grpc_url).infer("resnet", [data])
