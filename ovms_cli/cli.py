@@ -19,7 +19,13 @@ import typer
 
 from ovms_cli import __version__
 from ovms_cli.cli_argv import ArgvError, subcommand_form
-from ovms_cli.usage import EX_USAGE, STATEFUL_OPTIONS_WITHOUT_STATEFUL, UsageOptions, usage_error
+from ovms_cli.usage import (
+    EX_USAGE,
+    STATEFUL_OPTIONS_WITHOUT_STATEFUL,
+    UsageOptions,
+    preprocessing_usage_error,
+    usage_error,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -200,6 +206,21 @@ MaxBatchDelay = Annotated[
 IdleCleanup = Annotated[
     bool | None, typer.Option("--idle_sequence_cleanup", help="Stateful only.", rich_help_panel=SINGLE)
 ]
+Mean = Annotated[
+    str | None,
+    typer.Option("--mean", help="Subtracted: 0.5 or [123.675,116.28,103.53].", rich_help_panel=SINGLE),
+]
+Scale = Annotated[
+    str | None, typer.Option("--scale", help="Divides: 255 or [58.395,57.12,57.375].", rich_help_panel=SINGLE)
+]
+ColorFormatOpt = Annotated[
+    str | None,
+    typer.Option("--color_format", help="MODEL:CLIENT, e.g. BGR:RGB, RGB:NV12.", rich_help_panel=SINGLE),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option("--precision", help="CLIENT:MODEL, e.g. uint8:fp32.", rich_help_panel=SINGLE),
+]
 
 
 @app.command()
@@ -220,6 +241,10 @@ def serve(
     idle_sequence_cleanup: IdleCleanup = None,
     max_batch_size: MaxBatchSize = None,
     max_batch_delay_us: MaxBatchDelay = None,
+    mean: Mean = None,
+    scale: Scale = None,
+    color_format: ColorFormatOpt = None,
+    precision: PrecisionOpt = None,
     port: Port = 9178,
     rest_port: RestPort = 0,
     grpc_bind_address: GrpcBind = "0.0.0.0",
@@ -274,6 +299,8 @@ def serve(
             grpc_memory_quota=grpc_memory_quota,
             grpc_channel_arguments_problem=channel_arguments_problem,
         )
+    ) or preprocessing_usage_error(
+        layout, mean=mean, scale=scale, color_format=color_format, precision=precision
     )
     from ovms_cli.transports.tls import TlsError, tls_files
 
@@ -323,6 +350,10 @@ MODEL_OPTIONS = (
     "plugin_config",
     "max_batch_size",
     "max_batch_delay_us",
+    "mean",
+    "scale",
+    "color_format",
+    "precision",
 )
 STATEFUL_OPTIONS = ("low_latency_transformation", "max_sequence_number", "idle_sequence_cleanup")
 
@@ -500,6 +531,10 @@ def add_to_config(
     idle_sequence_cleanup: IdleCleanup = None,
     max_batch_size: MaxBatchSize = None,
     max_batch_delay_us: MaxBatchDelay = None,
+    mean: Mean = None,
+    scale: Scale = None,
+    color_format: ColorFormatOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Add a model to config.json atomically (created if missing); also --add_to_config.
 

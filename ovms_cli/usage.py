@@ -113,3 +113,12 @@ def usage_error(o: UsageOptions) -> str | None:
 
 def _valid_address(address: str) -> bool:
     return bool(_IPV4.match(address) or _HOSTNAME.match(address))
+
+
+def preprocessing_usage_error(layout: str | None, **options: str | None) -> str | None:
+    """OVMS's rule (``cli_parser.cpp``): ``--mean``, ``--scale``, ``--color_format`` and ``--precision``
+    need ``--layout``, which says where the channels are."""
+    given = next((name for name, value in options.items() if value is not None), None)
+    if given is None or layout is not None:
+        return None
+    return f"error parsing options - --{given} parameter requires --layout to be set"

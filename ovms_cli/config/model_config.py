@@ -23,6 +23,13 @@ from ovms_cli.config.grammar import (
     parse_shape_config,
     parse_version_policy,
 )
+from ovms_cli.config.preprocessing import (
+    Preprocessing,
+    parse_color_format,
+    parse_mean,
+    parse_precision,
+    parse_scale,
+)
 from ovms_cli.config.problems import ConfigError, Problem, json_path, schema_problems
 from ovms_cli.config.schema import MODEL_CONFIG_SCHEMA
 from ovms_cli.inference.shapes import Dim
@@ -66,6 +73,7 @@ class ModelConfig:
     low_latency_transformation: bool = False
     max_sequence_number: int = 500
     dynamic_batching: DynamicBatching | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)  # of the single input, at load time
 
     @property
     def is_remote(self) -> bool:
@@ -109,6 +117,10 @@ def cli_model_options(
     max_sequence_number: int | None = None,
     max_batch_size: int | None = None,
     max_batch_delay_us: int | None = None,
+    mean: str | None = None,
+    scale: str | None = None,
+    color_format: str | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """The model options given on the command line (``None``: not given) under their config.json keys.
 
@@ -129,6 +141,10 @@ def cli_model_options(
         "low_latency_transformation": low_latency_transformation,
         "max_sequence_number": max_sequence_number,
         "dynamic_batching": _batching_options(max_batch_size, max_batch_delay_us),
+        "mean": mean,
+        "scale": scale,
+        "color_format": color_format,
+        "precision": precision,
     }
     return {k: v for k, v in given.items() if v is not None}
 
@@ -217,11 +233,26 @@ def _parse(raw: Mapping[str, Any], base_dir: Path, locate: Callable[[str], str])
         low_latency_transformation=raw.get("low_latency_transformation", False),
         max_sequence_number=parser.bounded("max_sequence_number", 500, MAX_SEQUENCE_NUMBER),
         dynamic_batching=_parse_batching(parser),
+        preprocessing=_parse_preprocessing(parser),
     )
     _check_combinations(parser, config)
     if parser.problems:
         raise ConfigError(parser.problems)
     return _without_ignored_batch(config)
+
+
+def _parse_preprocessing(parser: _Parser) -> Preprocessing:
+    preprocessing = Preprocessing(
+        mean=parser.grammar("mean", parse_mean),
+        scale=parser.grammar("scale", parse_scale),
+        color_format=parser.grammar("color_format", parse_color_format),
+        precision=parser.grammar("precision", parse_precision),
+    )
+    counts = preprocessing.per_channel_counts()
+    if len(set(counts.values())) > 1:
+        implied = ", ".join(f"{option} {count}" for option, count in counts.items())
+        parser.report(next(iter(counts)), f"channel counts disagree: {implied}")
+    return preprocessing
 
 
 def _resolve_base_path(parser: _Parser, value: str, base_dir: Path) -> str:
