@@ -182,10 +182,10 @@ def _input(index: int, tensor: object, tail: _Tail, only: bool) -> tuple[str, Ar
     name = tensor.get("name")
     if not isinstance(name, str):
         raise InvalidInput(f'input {index}: "name" must be a string')
-    shape = kserve.check_shape(name, tensor.get("shape"))
     datatype = tensor.get("datatype")
     if not isinstance(datatype, str):
         raise InvalidInput(f'input "{name}": "datatype" must be a string')
+    shape = kserve.check_shape(name, tensor.get("shape"), kserve.dtype_for(datatype, name))
     params = _object(tensor.get("parameters"), f'input "{name}": "parameters"')
     kserve.check_tensor_parameters("input", name, params)
     data = tensor.get("data")

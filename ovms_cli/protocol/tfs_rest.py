@@ -27,7 +27,7 @@ from ovms_cli.inference import dtypes
 from ovms_cli.inference.dtypes import DType
 from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse
 from ovms_cli.inference.strings import as_bytes
-from ovms_cli.protocol import tfs
+from ovms_cli.protocol import tfs, typed_values
 from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
 from ovms_cli.servables.states import VersionStatus
 
@@ -148,10 +148,13 @@ def _tensor(name: str, value: object, dtype: DType | None, parse_error: str) -> 
 def _numbers(name: str, value: object, dtype: DType | None, parse_error: str) -> Array:
     if dtype is dtypes.STRING:
         raise InvalidInput(parse_error, f"string input takes strings, got numbers; input name: {name}")
-    target = dtype.numpy if dtype is not None else _guess(value)
+    if dtype is not None:
+        if isinstance(value, list):
+            return typed_values.array_of(name, dtype, value, parse_error)
+        return typed_values.array_of(name, dtype, [value], parse_error).reshape(())
     try:
         with np.errstate(over="ignore"):
-            return np.array(value, dtype=target)
+            return np.array(value, dtype=_guess(value))
     except (ValueError, TypeError, OverflowError) as error:
         raise InvalidInput(parse_error, f"{error}; input name: {name}") from None
 

@@ -282,7 +282,7 @@ def test_error_json_part_not_utf8() -> None:
         (
             one_input(data=[1.5]),
             "Could not parse input content. Not valid ndarray detected - "
-            "INT32 data must be integers; input name: x",
+            "INT32 data must be integers, got 1.5 at index 0; input name: x",
         ),
         (
             one_input(shape=[2]),

@@ -126,9 +126,12 @@ def test_row_text() -> None:
     assert inputs["text"].tolist() == [b"hello", "zażółć".encode()]
 
 
-def test_floats_truncate_into_integer_inputs() -> None:
-    inputs, _ = decode({"instances": [{"a": [1.9, -2.9, 3], "b": [0, 0, 0]}]}, ADD_MUL)
-    assert_same(inputs["a"], np.array([[1, -2, 3]], np.int32))
+def test_floats_are_not_truncated_into_integer_inputs() -> None:
+    message = error({"instances": [{"a": [3, -2.9, 1], "b": [0, 0, 0]}]}, ADD_MUL)
+    assert message == (
+        "Could not parse instance content. Not valid ndarray detected - "
+        "INT32 data must be integers, got -2.9 at index [0, 1]; input name: a"
+    )
 
 
 def test_undeclared_inputs_are_typed_from_their_values() -> None:
@@ -285,7 +288,7 @@ def test_value_out_of_range() -> None:
     message = error({"instances": [{"a": [1, 2, 2**40], "b": [1, 2, 3]}]}, ADD_MUL)
     assert message == (
         "Could not parse instance content. Not valid ndarray detected - "
-        "Python integer 1099511627776 out of bounds for int32; input name: a"
+        "value 1099511627776 at index [0, 2] is out of range for INT32 [-2147483648, 2147483647]; input name: a"
     )
 
 
