@@ -453,3 +453,17 @@ def test_model_metadata_json() -> None:
     assert serving["outputs"]["out_string"]["dtype"] == "DT_STRING"
     parsed = json_format.Parse(body, get_model_metadata_pb2.GetModelMetadataResponse(), descriptor_pool=POOL)
     assert parsed == tfs.model_metadata_response(meta, 3)
+
+
+def test_non_finite_tokens_are_read_as_tensorflow_serving_reads_them() -> None:
+    body = b'{"instances": [[NaN, Infinity, -Infinity, 1.5]]}'
+    request, _ = tfs_rest.decode_predict_request(body, "m", None, AFFINE)
+    x = request.inputs["input"]
+    assert [bool(np.isnan(x[0, 0])), *x[0, 1:].tolist()] == [True, np.inf, -np.inf, 1.5]
+
+
+def test_true_is_not_a_number() -> None:
+    assert error({"inputs": {"input": [[1.5, 2, True, 4]]}}) == (
+        "Could not parse input content. Not valid ndarray detected - "
+        "FP32 data must be numbers, got True at index [0, 2]; input name: input"
+    )
