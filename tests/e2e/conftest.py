@@ -133,3 +133,9 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for running in started:
         if running.process.poll() is None:
             running.stop()
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> Callable[..., ServerProcess]:
+    """``start_server`` for test modules that run their own server over their own models."""
+    return start_server
