@@ -224,7 +224,7 @@ def test_tfs_rest_nesting_deeper_than_numpy(values_server: ServerProcess, http: 
             {
                 "inputs": [
                     {"name": "a", "shape": [1, 3], "datatype": "INT32", "data": [1, 1.5, 3]},
-                    {"name": "b", "shape": [1, 3], "datatype": "INT32", "data": [1, 2, 3]},
+                    {"name": "b", "shape": [3, 3], "datatype": "INT32", "data": [1, 2, 3] * 3},
                 ]
             },
             "INT32 data must be integers, got 1.5 at index 1; input name: a",
@@ -333,3 +333,42 @@ def test_tfs_grpc_float_val_into_an_integer_model(
         request.inputs[name].tensor_shape.dim.add(size=3)
     code, details = grpc_error(tfs_stub.Predict, request)
     assert (code, details.split(" - ")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "Invalid input precision")
+
+
+# ---- found by the gRPC fuzzer: inputs whose dynamic batches disagree fail in OpenVINO's shape inference ----
+
+
+def test_tfs_grpc_inputs_with_different_batches(
+    values_server: ServerProcess,
+    http: httpx.Client,
+    tfs_stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "add_mul"
+    for name, rows in (("a", 4), ("b", 0)):
+        request.inputs[name].CopyFrom(
+            tensor_pb2.TensorProto(dtype=DT.DT_INT32, tensor_content=np.ones((rows, 3), np.int32).tobytes())
+        )
+        request.inputs[name].tensor_shape.dim.add(size=rows)
+        request.inputs[name].tensor_shape.dim.add(size=3)
+    code, details = grpc_error(tfs_stub.Predict, request)
+    assert (code, details.split(" - ")[0]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid input shape or value for the model",
+    )
+    assert_still_serving(values_server, http)
+
+
+def test_kserve_rest_inputs_with_different_batches(values_server: ServerProcess, http: httpx.Client) -> None:
+    body = {
+        "inputs": [
+            {"name": "a", "shape": [2, 3], "datatype": "INT32", "data": [1, 2, 3, 4, 5, 6]},
+            {"name": "b", "shape": [3, 3], "datatype": "INT32", "data": [1, 2, 3] * 3},
+        ]
+    }
+    status, error = rest_error(http, "/v2/models/add_mul/infer", body)
+    assert (status, error) == (
+        400,
+        "Invalid input shape or value for the model - Eltwise shape infer input shapes dim index: 0 mismatch",
+    )
+    assert_still_serving(values_server, http)
