@@ -139,7 +139,7 @@ def test_tfs_rest_reads_the_tokens(http: httpx.Client) -> None:
 
 # ---- kind 2: shapes numpy cannot hold ------------------------------------------------------------
 
-HUGE_SHAPES = [[0, 4611686018427387904], [2**40, 2**40], [1] * 33, [2**62]]
+HUGE_SHAPES = [[0, 4611686018427387904], [2**40, 2**40], [1] * 33, [2**62], [0, 2**63 - 1]]
 
 
 @pytest.mark.parametrize("shape", HUGE_SHAPES, ids=str)

@@ -142,7 +142,13 @@ odd_dims = st.sampled_from([-1, -(2**63), 2**31, 2**32 + 1, 2**40, 2**62, 2**63 
 dims = st.one_of(small_dims, small_dims, small_dims, odd_dims)
 shapes = st.one_of(st.lists(dims, max_size=5), st.lists(small_dims, min_size=33, max_size=40))
 int64s = st.integers(-(2**63), 2**63 - 1)
-versions = st.one_of(*[st.just("")] * 6, st.sampled_from(["1", "2", "0", "-1", "x", "9" * 20]), names)
+odd_models = st.one_of(st.sampled_from(["broken", "nope", ""]), names)
+odd_versions = st.one_of(st.sampled_from(["1", "2", "0", "-1", "x", "9" * 20]), names)
+
+
+def rarely(draw: st.DrawFn, strategy: st.SearchStrategy[Any], usual: Any) -> Any:
+    """``usual`` four times in five, else a value of ``strategy``."""
+    return draw(strategy) if draw(st.integers(0, 4)) == 0 else usual
 
 
 def concrete(shape: tuple[int, ...], batch: int, draw: st.DrawFn) -> list[int]:
@@ -224,12 +230,10 @@ def kserve_parameters(draw: st.DrawFn, target: Any) -> None:
 def model_infer_requests(
     draw: st.DrawFn, served: dict[str, tuple[Input, ...]]
 ) -> service_pb2.ModelInferRequest:
-    model = draw(
-        st.one_of(*[st.sampled_from(list(served))] * 4, st.sampled_from(["broken", "nope", ""]), names)
-    )
+    model = rarely(draw, odd_models, draw(st.sampled_from(list(served))))
     request = service_pb2.ModelInferRequest(
         model_name=model,
-        model_version=draw(versions),
+        model_version=rarely(draw, odd_versions, ""),
         id=draw(names),
     )
     kserve_parameters(draw, request.parameters)
@@ -268,7 +272,7 @@ def model_infer_requests(
         getattr(tensor.contents, field_name).extend(values)
     if raw and draw(st.integers(0, 6)) == 0:
         request.raw_input_contents.append(draw(st.binary(max_size=8)))  # one buffer too many
-    for _ in range(draw(st.integers(0, 2))):
+    for _ in range(rarely(draw, st.integers(1, 2), 0)):
         output = request.outputs.add(
             name=draw(st.one_of(names, st.sampled_from(["scaled", "total", "sum", "out"])))
         )
@@ -312,9 +316,7 @@ TF_TYPES = list(types_pb2.DataType.keys())
 def predict_requests(draw: st.DrawFn, served: dict[str, tuple[Input, ...]]) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     if draw(st.integers(0, 10)):
-        model = draw(
-            st.one_of(*[st.sampled_from(list(served))] * 4, st.sampled_from(["broken", "nope", ""]), names)
-        )
+        model = rarely(draw, odd_models, draw(st.sampled_from(list(served))))
         request.model_spec.name = model
         if draw(st.integers(0, 3)) == 0:
             request.model_spec.version.value = draw(st.one_of(st.sampled_from([0, 1, 2, 3, -1]), int64s))
@@ -359,7 +361,7 @@ def predict_requests(draw: st.DrawFn, served: dict[str, tuple[Input, ...]]) -> p
             values = draw(st.lists(TF_VALUE_FIELDS[field_name], min_size=n, max_size=n))
             getattr(tensor, field_name).extend(values)
     request.output_filter.extend(
-        draw(st.lists(st.one_of(names, st.sampled_from(["scaled", "sum"])), max_size=2))
+        rarely(draw, st.lists(st.one_of(names, st.sampled_from(["scaled", "sum"])), max_size=2), [])
     )
     return request
 
