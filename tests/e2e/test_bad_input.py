@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from builders import log_model, widen_u8_model, write_ir, write_onnx_add_mul
+from builders import log_model, string_echo_model, widen_u8_model, write_ir, write_onnx_add_mul
 from ovmsclient.tfs_compat.protos.tensorflow.core.framework import tensor_pb2, types_pb2
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
@@ -37,7 +37,10 @@ def values_server(
     write_ir(log_model(), root / "log")
     write_ir(widen_u8_model(), root / "widen_u8")
     write_onnx_add_mul(root / "add_mul")
-    models = [{"name": name, "base_path": str(root / name)} for name in ("log", "widen_u8", "add_mul")]
+    write_ir(string_echo_model(), root / "echo")
+    models = [
+        {"name": name, "base_path": str(root / name)} for name in ("log", "widen_u8", "add_mul", "echo")
+    ]
     (root / "config.json").write_text(json.dumps({"model_config_list": [{"config": m} for m in models]}))
     running = server_factory(["--config_path", str(root / "config.json")], root / "ovms.log")
     yield running
@@ -372,3 +375,35 @@ def test_kserve_rest_inputs_with_different_batches(values_server: ServerProcess,
         "Invalid input shape or value for the model - Eltwise shape infer input shapes dim index: 0 mismatch",
     )
     assert_still_serving(values_server, http)
+
+
+# ---- found by the gRPC fuzzer: a string output of more rows than 1 GB of strings ----
+
+
+def echo_request(rows: int) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "echo"
+    request.inputs["text"].dtype = DT.DT_UINT8
+    request.inputs["text"].tensor_shape.dim.add(size=rows)
+    request.inputs["text"].tensor_shape.dim.add(size=0)
+    return request
+
+
+def test_tfs_grpc_string_output_of_too_many_rows(
+    values_server: ServerProcess,
+    http: httpx.Client,
+    tfs_stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
+    assert grpc_error(tfs_stub.Predict, echo_request(2**62)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Maximum 2D array after string conversion exceeded 1GB - 4611686018427387904 strings; "
+        "output name: echo_string",
+    )
+    assert_still_serving(values_server, http)
+
+
+def test_tfs_grpc_rows_of_no_bytes_are_empty_strings(
+    tfs_stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
+    out = tfs_stub.Predict(echo_request(3), timeout=30).outputs["echo_string"]
+    assert list(out.string_val) == [b"", b"", b""]
