@@ -7,13 +7,14 @@ large for FP32 or FP16 does not become infinity. JSON integers are valid floats.
 reported with its index, as ``InvalidInput`` (400 / INVALID_ARGUMENT).
 
 The checks are vectorised: numpy types the values once, and only the values that could hide a
-boolean (those equal to 0 or 1) make the values' Python types be looked at (issue 12, kind 7).
+boolean (those equal to 0 or 1) have their Python types looked at (issue 12, kind 7).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from itertools import chain
+from operator import itemgetter
 from typing import cast
 
 import numpy as np
@@ -105,10 +106,13 @@ def _type_error(
 
 
 def _reject_booleans(name: str, dtype: DType, values: list[object], parsed: Array, error: str) -> None:
-    """numpy takes ``true`` as 1 among numbers; only values equal to 0 or 1 can be such a boolean."""
-    if not ((parsed == 0) | (parsed == 1)).any():
+    """numpy takes ``true`` as 1 among numbers; only values equal to 0 or 1 can be such a boolean,
+    so only those are looked up in the values the client sent (at C speed, by ``itemgetter``)."""
+    candidates = np.flatnonzero((parsed == 0) | (parsed == 1)).tolist()
+    if not candidates:
         return
-    if bool in set(map(type, _flat(values, parsed))):
+    picked = itemgetter(*candidates)(_flat(values, parsed))
+    if bool in (set(map(type, picked)) if len(candidates) > 1 else {type(picked)}):
         raise _type_error(name, dtype, values, parsed, error)
 
 
