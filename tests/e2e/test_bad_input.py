@@ -61,19 +61,9 @@ def triton(values_server: ServerProcess) -> Iterator[httpclient.InferenceServerC
 
 
 @pytest.fixture(scope="module")
-def channel(values_server: ServerProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(values_server.grpc_url) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def kserve_stub(channel: grpc.Channel) -> service_pb2_grpc.GRPCInferenceServiceStub:
-    return service_pb2_grpc.GRPCInferenceServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def tfs_stub(channel: grpc.Channel) -> prediction_service_pb2_grpc.PredictionServiceStub:
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+def grpc_target(values_server: ServerProcess) -> str:
+    """The gRPC stubs of conftest talk to this module's server."""
+    return values_server.grpc_url
 
 
 def kserve_json(datatype: str, shape: list[int], data: list[object], name: str = "x") -> dict[str, object]:

@@ -101,22 +101,6 @@ def fuzz_report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     path.write_text(json.dumps({api: report.as_dict() for api, report in REPORTS.items()}, indent=2))
 
 
-@pytest.fixture(scope="module")
-def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(server.grpc_url) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def kserve_stub(channel: grpc.Channel) -> service_pb2_grpc.GRPCInferenceServiceStub:
-    return service_pb2_grpc.GRPCInferenceServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def tfs_stub(channel: grpc.Channel) -> prediction_service_pb2_grpc.PredictionServiceStub:
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
-
-
 @dataclass(frozen=True)
 class Input:
     name: str
@@ -173,6 +157,17 @@ def raw_buffer(draw: st.DrawFn, shape: list[int], itemsize: int, datatype: str) 
         elements = [draw(st.binary(max_size=8)) for _ in range(size)]
         return b"".join(len(e).to_bytes(4, "little") + e for e in elements)
     return draw(st.binary(min_size=size, max_size=size))
+
+
+def typed_values(
+    draw: st.DrawFn, wanted: str | None, fields: dict[str, st.SearchStrategy[Any]], shape: list[int]
+) -> tuple[str, list[Any]]:
+    """Values for a typed field: mostly the datatype's own field with one value per element."""
+    field_name = wanted if wanted and draw(st.integers(0, 5)) else draw(st.sampled_from(list(fields)))
+    count = byte_count(shape, 1)
+    size = st.integers(0, 8) if count is None or draw(st.integers(0, 4)) == 0 else st.just(count)
+    n = draw(size)
+    return field_name, draw(st.lists(fields[field_name], min_size=n, max_size=n))
 
 
 # ---- KServe ModelInferRequest ----
@@ -261,14 +256,7 @@ def model_infer_requests(
         if raw:
             request.raw_input_contents.append(raw_buffer(draw, shape, itemsize, datatype))
             continue
-        wanted = FIELD_OF_DATATYPE.get(datatype)
-        field_name = (
-            wanted if wanted and draw(st.integers(0, 5)) else draw(st.sampled_from(list(CONTENT_VALUES)))
-        )
-        count = byte_count(shape, 1)
-        size = st.integers(0, 8) if count is None or draw(st.integers(0, 4)) == 0 else st.just(count)
-        n = draw(size)
-        values = draw(st.lists(CONTENT_VALUES[field_name], min_size=n, max_size=n))
+        field_name, values = typed_values(draw, FIELD_OF_DATATYPE.get(datatype), CONTENT_VALUES, shape)
         getattr(tensor.contents, field_name).extend(values)
     if raw and draw(st.integers(0, 6)) == 0:
         request.raw_input_contents.append(draw(st.binary(max_size=8)))  # one buffer too many
@@ -351,14 +339,7 @@ def predict_requests(draw: st.DrawFn, served: dict[str, tuple[Input, ...]]) -> p
         if packed:
             tensor.tensor_content = raw_buffer(draw, shape, TF_ITEMSIZE.get(tf_type, 1), tf_type)
         if not packed or draw(st.integers(0, 7)) == 0:
-            wanted = TF_FIELD_OF.get(tf_type)
-            field_name = (
-                wanted if wanted and draw(st.integers(0, 5)) else draw(st.sampled_from(list(TF_VALUE_FIELDS)))
-            )
-            count = byte_count(shape, 1)
-            size = st.integers(0, 8) if count is None or draw(st.integers(0, 4)) == 0 else st.just(count)
-            n = draw(size)
-            values = draw(st.lists(TF_VALUE_FIELDS[field_name], min_size=n, max_size=n))
+            field_name, values = typed_values(draw, TF_FIELD_OF.get(tf_type), TF_VALUE_FIELDS, shape)
             getattr(tensor, field_name).extend(values)
     request.output_filter.extend(
         rarely(draw, st.lists(st.one_of(names, st.sampled_from(["scaled", "sum"])), max_size=2), [])
@@ -385,34 +366,24 @@ def call(report: FuzzReport, server: ServerProcess, method: Any, request: Any) -
         report.faults.append(f"{code.name}: {details} (server alive: {alive}) for {request!s:.1500}")
 
 
-def test_fuzz_kserve_model_infer(
+@pytest.mark.parametrize("api", list(REPORTS))
+def test_fuzz(
+    api: str,
     server: ServerProcess,
     kserve_stub: service_pb2_grpc.GRPCInferenceServiceStub,
-    served: dict[str, tuple[Input, ...]],
-) -> None:
-    report = REPORTS["KServe ModelInfer"]
-
-    @FUZZ_SETTINGS
-    @given(model_infer_requests(served))
-    def fuzz(request: service_pb2.ModelInferRequest) -> None:
-        call(report, server, kserve_stub.ModelInfer, request)
-
-    fuzz()
-    assert report.requests >= EXAMPLES
-    assert report.faults == []
-
-
-def test_fuzz_tfs_predict(
-    server: ServerProcess,
     tfs_stub: prediction_service_pb2_grpc.PredictionServiceStub,
     served: dict[str, tuple[Input, ...]],
 ) -> None:
-    report = REPORTS["TFS Predict"]
+    report = REPORTS[api]
+    method, requests = {
+        "KServe ModelInfer": (kserve_stub.ModelInfer, model_infer_requests(served)),
+        "TFS Predict": (tfs_stub.Predict, predict_requests(served)),
+    }[api]
 
     @FUZZ_SETTINGS
-    @given(predict_requests(served))
-    def fuzz(request: predict_pb2.PredictRequest) -> None:
-        call(report, server, tfs_stub.Predict, request)
+    @given(requests)
+    def fuzz(request: Any) -> None:
+        call(report, server, method, request)
 
     fuzz()
     assert report.requests >= EXAMPLES
