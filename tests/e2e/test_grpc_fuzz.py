@@ -415,3 +415,20 @@ def test_after_the_fuzz_every_model_still_answers(
             fixed.inputs["input"].tensor_shape.dim.add(size=size)
         out = tfs_stub.Predict(fixed, timeout=CALL_TIMEOUT).outputs["out"]
         assert np.frombuffer(out.tensor_content, np.float32).tolist() == [1.0] * 12
+        add_mul = service_pb2.ModelInferRequest(model_name="add_mul")
+        for name in ("a", "b"):
+            add_mul.inputs.add(name=name, datatype="INT32", shape=[1, 3]).contents.int_contents.extend(
+                [1, 2, 3]
+            )
+        outputs = kserve_stub.ModelInfer(add_mul, timeout=CALL_TIMEOUT)
+        answered = {
+            o.name: np.frombuffer(raw, np.int32).tolist()
+            for o, raw in zip(outputs.outputs, outputs.raw_output_contents, strict=True)
+        }
+        assert answered == {"sum": [2, 4, 6], "product": [1, 4, 9]}
+        echo = service_pb2.ModelInferRequest(model_name="echo")
+        echo.inputs.add(name="text", datatype="BYTES", shape=[1]).contents.bytes_contents.append(
+            b"still here"
+        )
+        said = kserve_stub.ModelInfer(echo, timeout=CALL_TIMEOUT).raw_output_contents[0]
+        assert said == b"\x0a\x00\x00\x00still here"
