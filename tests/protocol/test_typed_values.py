@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ovms_cli.errors import InvalidInput
 from ovms_cli.inference import dtypes
@@ -92,3 +94,55 @@ def test_check_range_on_a_typed_field() -> None:
         info.value.message
         == f"{ERROR} - value 300 at index 1 is out of range for DT_INT8 [-128, 127]; input name: x"
     )
+
+
+# ---- property: any JSON value list is refused, or taken exactly as sent ----
+
+NUMERIC_DTYPES = [d for d in dtypes.ALL if d is not dtypes.BYTES]
+json_scalars = st.one_of(
+    st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.none(), st.text(max_size=2)
+)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, min_size=1, max_size=3), max_leaves=12)
+one_kind = st.sampled_from(
+    [st.booleans(), st.integers(-(2**70), 2**70), st.integers(-300, 300), st.floats(), st.floats(width=32)]
+)
+
+
+@st.composite
+def sent_values(draw: st.DrawFn) -> list[object]:
+    """Mostly values of one JSON kind, flat or in rows of two; now and then anything at all."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.lists(json_values, max_size=5))
+    flat: list[object] = draw(st.lists(draw(one_kind), max_size=8))
+    if len(flat) % 2 == 0 and draw(st.booleans()):
+        return [flat[i : i + 2] for i in range(0, len(flat), 2)]
+    return flat
+
+
+def leaves(value: object) -> list[object]:
+    return [leaf for item in value for leaf in leaves(item)] if isinstance(value, list) else [value]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(NUMERIC_DTYPES), sent_values())
+def test_values_are_refused_or_taken_exactly(dtype: DType, values: list[object]) -> None:
+    try:
+        out = array_of("x", dtype, values)
+    except InvalidInput as refused:
+        assert refused.message.startswith(ERROR)
+        return
+    sent = leaves(values) if values else []
+    assert out.dtype == dtype.numpy
+    assert out.size == len(sent)
+    kind = dtype.numpy.kind
+    if kind == "b":
+        assert all(type(v) is bool for v in sent)
+        assert out.ravel().tolist() == sent
+    elif kind in "iu":
+        assert all(type(v) is int for v in sent)
+        assert out.ravel().tolist() == sent
+    else:
+        assert all(type(v) in (int, float) for v in sent)
+        expected = np.array(sent, dtype=np.float64).astype(dtype.numpy)
+        assert np.array_equal(out.ravel(), expected, equal_nan=True)
+        assert np.isinf(out.ravel()).tolist() == [math.isinf(float(v)) for v in sent]
