@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import grpc
 import httpx
 import numpy as np
+import ovmsclient
 import pytest
 import tritonclient.http as httpclient
 from builders import log_model, string_echo_model, widen_u8_model, write_ir, write_onnx_add_mul
@@ -397,3 +398,13 @@ def test_tfs_grpc_rows_of_no_bytes_are_empty_strings(
 ) -> None:
     out = tfs_stub.Predict(echo_request(3), timeout=30).outputs["echo_string"]
     assert list(out.string_val) == [b"", b"", b""]
+
+
+def test_ovmsclient_rest_round_trips_nan_and_infinities(values_server: ServerProcess) -> None:
+    client = ovmsclient.make_http_client(values_server.rest_url)
+    try:
+        y = client.predict({"x": np.array([np.nan, -1, 0, 1, np.inf], np.float32)}, "log")
+    finally:
+        client.session.close()
+    assert [bool(np.isnan(v)) for v in y] == [True, True, False, False, False]
+    assert [float(v) for v in y[2:]] == [-math.inf, 0.0, math.inf]
