@@ -53,7 +53,9 @@ class InProcessModels:
         self.compiled = {name: core.compile_model(model, "CPU") for name, model in models.items()}
         self.calls: list[tuple[str, dict[str, tuple[int, ...]]]] = []
 
-    async def infer(self, name: str, version: int | None, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    async def infer(
+        self, name: str, version: int | None, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         if name not in self.compiled:
             raise ModelNotFound(name)
         self.calls.append((name, {k: v.shape for k, v in inputs.items()}))
@@ -80,6 +82,17 @@ def compile_c_node(name: str, out_dir: Path) -> Path:
     if gcc is None:
         pytest.skip("gcc is not installed: the C custom node tests need it")
     library = out_dir / f"lib{name}.so"
-    command = [gcc, "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-O1", "-o", str(library), str(C_NODES / f"{name}.c")]
+    command = [
+        gcc,
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-shared",
+        "-fPIC",
+        "-O1",
+        "-o",
+        str(library),
+        str(C_NODES / f"{name}.c"),
+    ]
     subprocess.run(command, check=True, capture_output=True, text=True)
     return library

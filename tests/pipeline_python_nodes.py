@@ -30,7 +30,9 @@ class Rendezvous:
 
     def initialize(self, params: dict[str, str]) -> None:
         key = params["group"]
-        self.barrier = Rendezvous.barriers.setdefault(key, threading.Barrier(int(params["parties"]), timeout=20))
+        self.barrier = Rendezvous.barriers.setdefault(
+            key, threading.Barrier(int(params["parties"]), timeout=20)
+        )
 
     def execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.barrier.wait()

@@ -23,7 +23,9 @@ def producers(node_inputs: tuple[str, ...]) -> list[str]:
 
 def dependencies(pipeline: PipelineDefinition) -> dict[str, list[str]]:
     """Node name → names of the nodes it reads from (``response`` included, ``request`` has none)."""
-    deps: dict[str, list[str]] = {ENTRY: []} | {n.name: producers(tuple(c.node_name for c in n.inputs)) for n in pipeline.nodes}
+    deps: dict[str, list[str]] = {ENTRY: []} | {
+        n.name: producers(tuple(c.node_name for c in n.inputs)) for n in pipeline.nodes
+    }
     deps[EXIT] = producers(tuple(c.node_name for c in pipeline.outputs))
     return deps
 

@@ -66,11 +66,16 @@ def test_failing_initialize_names_node_library_and_code(add_mul: CustomNodeLibra
     )
 
 
-def test_failing_execute_is_a_clear_error_and_releases_nothing_it_did_not_get(add_mul: CustomNodeLibrary) -> None:
+def test_failing_execute_is_a_clear_error_and_releases_nothing_it_did_not_get(
+    add_mul: CustomNodeLibrary,
+) -> None:
     node = add_mul.initialize("broken", {"fail": "execute"})
     with no_leak(add_mul) as handed, pytest.raises(InternalError) as caught:
         node.execute({"a": X})
-    assert caught.value.message == "Custom node failed during execution - node: broken; library: add_mul; code: 7"
+    assert (
+        caught.value.message
+        == "Custom node failed during execution - node: broken; library: add_mul; code: 7"
+    )
     assert caught.value.http_status == 500
 
 
@@ -86,11 +91,27 @@ def test_failing_metadata_call(add_mul: CustomNodeLibrary) -> None:
 @pytest.mark.parametrize(
     ("malform", "message", "handed_out"),
     [
-        ("precision", "Custom node has produced tensor with unspecified precision - node: bad; library: add_mul; output: result; precision: 0", 3),
-        ("size", "Custom node output has invalid content size - node: bad; library: add_mul; output: result; dims: [2, 4]; dataBytes: 28; expected: 32", 3),
+        (
+            "precision",
+            "Custom node has produced tensor with unspecified precision - node: bad; library: add_mul; output: result; precision: 0",
+            3,
+        ),
+        (
+            "size",
+            "Custom node output has invalid content size - node: bad; library: add_mul; output: result; dims: [2, 4]; dataBytes: 28; expected: 32",
+            3,
+        ),
         ("name", "Custom node output is missing name - node: bad; library: add_mul; index: 0", 3),
-        ("null", "Custom node library has returned corrupted outputs handle - node: bad; library: add_mul", 0),
-        ("count", "Custom node library has produced corrupted number of outputs - node: bad; library: add_mul; count: 0", 1),
+        (
+            "null",
+            "Custom node library has returned corrupted outputs handle - node: bad; library: add_mul",
+            0,
+        ),
+        (
+            "count",
+            "Custom node library has produced corrupted number of outputs - node: bad; library: add_mul; count: 0",
+            1,
+        ),
     ],
 )
 def test_malformed_outputs_are_refused_and_released(
@@ -107,7 +128,10 @@ def test_input_precision_the_abi_cannot_carry(add_mul: CustomNodeLibrary) -> Non
     node = add_mul.initialize("scale", {})
     with pytest.raises(InvalidInput) as caught:
         node.execute({"a": np.zeros((1, 4), np.bool_)})
-    assert caught.value.message == "Invalid input precision - node: scale; library: add_mul; input: a; dtype: bool"
+    assert (
+        caught.value.message
+        == "Invalid input precision - node: scale; library: add_mul; input: a; dtype: bool"
+    )
 
 
 def test_shared_manager_serves_concurrent_calls(add_mul: CustomNodeLibrary) -> None:
@@ -133,11 +157,16 @@ def test_missing_file_and_missing_symbol(tmp_path: Path) -> None:
         CustomNodeLibrary("gone", tmp_path / "libgone.so")
     assert caught.value.message.startswith("Custom node library failed to open - library: gone; ")
     source = tmp_path / "half.c"
-    source.write_text("int initialize(void** m, const void* p, int c) { (void)p; (void)c; *m = 0; return 0; }\n")
+    source.write_text(
+        "int initialize(void** m, const void* p, int c) { (void)p; (void)c; *m = 0; return 0; }\n"
+    )
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(tmp_path / "libhalf.so"), str(source)], check=True)
     with pytest.raises(InternalError) as caught:
         CustomNodeLibrary("half", tmp_path / "libhalf.so")
-    assert caught.value.message == "Custom node library failed to load symbol - library: half; symbol: deinitialize"
+    assert (
+        caught.value.message
+        == "Custom node library failed to load symbol - library: half; symbol: deinitialize"
+    )
 
 
 def test_crop_node_output_shape_depends_on_the_request(c_nodes: dict[str, Path]) -> None:
@@ -161,7 +190,12 @@ def test_ovms_add_one_sample_behaviour(c_nodes: dict[str, Path]) -> None:
     default = library.initialize("add_one", {})
     np.testing.assert_array_equal(default.execute({"input_numbers": numbers})["output_numbers"], numbers + 1)
     tuned = library.initialize("add_one", {"add_number": "5", "sub_number": "2"})
-    np.testing.assert_array_equal(tuned.execute({"input_numbers": numbers})["output_numbers"], numbers + 5 - 2)
+    np.testing.assert_array_equal(
+        tuned.execute({"input_numbers": numbers})["output_numbers"], numbers + 5 - 2
+    )
     with pytest.raises(InternalError) as caught:
         tuned.execute({"input_numbers": np.zeros((1, 9), np.float32)})
-    assert caught.value.message == "Custom node failed during execution - node: add_one; library: add_one; code: 1"
+    assert (
+        caught.value.message
+        == "Custom node failed during execution - node: add_one; library: add_one; code: 1"
+    )
