@@ -334,6 +334,7 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
         "PIPELINE_NODE_REFERING_TO_MISSING_MODEL",
         "PIPELINE_CONNECTION_TO_MISSING_MODEL_INPUT",
         "PIPELINE_NOT_ALL_INPUTS_CONNECTED",
+        "PIPELINE_NODE_REFERING_TO_MISSING_MODEL_OUTPUT",  # the response reads b's "y"; add has "sum"
     ]
 
 
