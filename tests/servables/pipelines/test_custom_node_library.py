@@ -77,6 +77,7 @@ def test_failing_execute_is_a_clear_error_and_releases_nothing_it_did_not_get(
         == "Custom node failed during execution - node: broken; library: add_mul; code: 7"
     )
     assert caught.value.http_status == 500
+    assert handed == [0]
 
 
 def test_failing_metadata_call(add_mul: CustomNodeLibrary) -> None:
