@@ -38,6 +38,14 @@ def add_model() -> ov.Model:
     return ov.Model([total], [a, b], "add")
 
 
+def relu_batched_model() -> ov.Model:
+    """``out = relu(input)`` on ``input: FP32[-1, 3, 2, 2]`` (dim 0 is a free batch dimension)."""
+    x = ops.parameter([-1, 3, 2, 2], ov.Type.f32, name="input")
+    out = ops.relu(x)
+    out.output(0).get_tensor().set_names({"out"})
+    return ov.Model([out], [x], "relu_batched")
+
+
 def _tensor(port: ov.Output) -> TensorMetadata:
     dtype = from_ov(port.get_element_type())
     assert dtype is not None

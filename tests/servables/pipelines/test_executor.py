@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from builders import affine_model, fixed_batch_model
-from pipeline_builders import InProcessModels, add_model, square_model
+from pipeline_builders import InProcessModels, add_model, relu_batched_model, square_model
 
 from ovms_cli.errors import Aborted, InternalError, InvalidInput
 from ovms_cli.servables.pipelines.custom_node_library import CustomNodeLibrary
@@ -21,7 +21,13 @@ X = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
 @pytest.fixture(scope="module")
 def models() -> InProcessModels:
     return InProcessModels(
-        {"affine": affine_model(), "square": square_model(), "add": add_model(), "relu": fixed_batch_model()}
+        {
+            "affine": affine_model(),
+            "square": square_model(),
+            "add": add_model(),
+            "relu": fixed_batch_model(),
+            "relu_batched": relu_batched_model(),
+        }
     )
 
 
@@ -66,11 +72,13 @@ def build(
 ) -> Iterator[Any]:
     built: list[Pipeline] = []
 
-    def make(config: dict[str, Any]) -> Pipeline:
+    def make(config: dict[str, Any], coalesce: tuple[str, ...] = ()) -> Pipeline:
         definition, problems = parse_pipeline(config, "pipeline_config_list[0]")
         assert problems == []
         assert definition is not None
-        made, problems = build_pipeline(definition, models.catalog(), models.infer, libraries, pool)
+        made, problems = build_pipeline(
+            definition, models.catalog(), models.infer, libraries, pool, coalesce_models=coalesce
+        )
         assert [str(p) for p in problems] == []
         assert made is not None
         built.append(made)
@@ -407,3 +415,16 @@ def test_build_reports_initialize_failures_and_invalid_graphs(
         "pipeline_config_list[0].nodes[0]: Pipeline node could not be loaded - Failure during custom node library initialization - node: c; library: add_mul; code: 3",
         "pipeline_config_list[0].nodes[1]: Pipeline node could not be loaded - Python node handler is invalid - handler: pipeline_python_nodes:NoExecute; missing: execute",
     ]
+
+
+async def test_demultiplexed_branches_to_one_model_are_coalesced(build: Any, models: InProcessModels) -> None:
+    config = crops_pipeline()
+    config["nodes"][1]["model_name"] = "relu_batched"
+    boxes = np.array([[0, 0], [4, 3], [2, 1], [1, 2]], np.int32)
+    separate = await build(config).infer({"image": IMAGE, "boxes": boxes})
+    models.calls.clear()
+    coalesced = await build(config, coalesce=("relu_batched",)).infer({"image": IMAGE, "boxes": boxes})
+    assert models.calls == [("relu_batched", {"input": (4, 3, 2, 2)})]
+    np.testing.assert_array_equal(coalesced["relu"], separate["relu"])
+    assert coalesced["relu"].shape == (4, 1, 3, 2, 2)
+    np.testing.assert_array_equal(coalesced["relu"][1, 0], np.maximum(IMAGE[0, :, 3:5, 4:6], 0))
