@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ovms_cli.errors import InternalError, InvalidInput, NotReady
-from ovms_cli.inference.dtypes import from_numpy
+from ovms_cli.inference.dtypes import DType, from_numpy
 from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.pipelines.custom_node_abi import (
     PRECISION_OF,
@@ -123,39 +123,25 @@ class CustomNode:
 
     def _read_infos(self, infos: Any, count: int, symbol: str) -> list[TensorMetadata]:
         where = f"{self._where()}; call: {symbol}"
-        if not infos:
-            raise InternalError("Custom node library has returned corrupted outputs handle", where)
-        if count <= 0:
-            raise InternalError(
-                "Custom node library has produced corrupted number of outputs", f"{where}; count: {count}"
-            )
+        _check_array(infos, count, where)
         out = []
         for i in range(count):
-            info = infos[i]
-            if not info.name:
-                raise InternalError("Custom node output is missing name", f"{where}; index: {i}")
-            dtype = PRECISIONS.get(info.precision)
-            if dtype is None:
-                raise InternalError(
-                    "Custom node has produced tensor with unspecified precision",
-                    f"{where}; precision: {info.precision}",
-                )
-            if info.dimsCount and not info.dims:
-                raise InternalError(
-                    "Custom node library has returned corrupted outputs handle",
-                    f"{where}; dims of {info.name!r}",
-                )
-            shape = tuple(int(info.dims[d]) or ANY_DIM for d in range(info.dimsCount))
-            out.append(TensorMetadata(info.name.decode(), dtype, shape))
+            name, dtype, dims = _header(infos[i], i, where)
+            out.append(TensorMetadata(name, dtype, tuple(d or ANY_DIM for d in dims)))
         return out
 
     def _release_infos(self, infos: Any, count: int) -> None:
-        if not infos:
+        self._release_array(infos, count, ("dims",))
+
+    def _release_array(self, array: Any, count: int, fields: tuple[str, ...]) -> None:
+        """Releases each item's ``fields`` pointers, then the array itself (OVMS's order)."""
+        if not array:
             return
         for i in range(max(count, 0)):
-            if infos[i].dims:
-                self._release(infos[i].dims)
-        self._release(infos)
+            for pointer in (getattr(array[i], f) for f in fields):
+                if pointer:
+                    self._release(pointer)
+        self._release(array)
 
     def _release(self, pointer: Any) -> None:
         self._fn["release"](ctypes.cast(pointer, ctypes.c_void_p), self._manager)
@@ -213,27 +199,11 @@ class CustomNode:
 
     def _read_outputs(self, outputs: Any, count: int) -> dict[str, np.ndarray]:
         where = self._where()
-        if not outputs:
-            raise InternalError("Custom node library has returned corrupted outputs handle", where)
-        if count <= 0:
-            raise InternalError(
-                "Custom node library has produced corrupted number of outputs", f"{where}; count: {count}"
-            )
+        _check_array(outputs, count, where)
         result = {}
         for i in range(count):
             tensor = outputs[i]
-            if not tensor.name:
-                raise InternalError("Custom node output is missing name", f"{where}; index: {i}")
-            name = tensor.name.decode()
-            dtype = PRECISIONS.get(tensor.precision)
-            if dtype is None:
-                details = f"{where}; output: {name}; precision: {tensor.precision}"
-                raise InternalError("Custom node has produced tensor with unspecified precision", details)
-            if tensor.dimsCount and not tensor.dims:
-                raise InternalError(
-                    "Custom node library has returned corrupted outputs handle", f"{where}; dims of {name!r}"
-                )
-            shape = tuple(int(tensor.dims[d]) for d in range(tensor.dimsCount))
+            name, dtype, shape = _header(tensor, i, where)
             expected = math.prod(shape) * dtype.itemsize
             if tensor.dataBytes != expected or (expected and not tensor.data):
                 details = f"{where}; output: {name}; dims: {list(shape)}; dataBytes: {tensor.dataBytes}; expected: {expected}"
@@ -245,14 +215,7 @@ class CustomNode:
         return result
 
     def _release_outputs(self, outputs: Any, count: int) -> None:
-        if not outputs:
-            return
-        for i in range(max(count, 0)):
-            if outputs[i].data:
-                self._release(outputs[i].data)
-            if outputs[i].dims:
-                self._release(outputs[i].dims)
-        self._release(outputs)
+        self._release_array(outputs, count, ("data", "dims"))
 
     @contextmanager
     def _using(self) -> Iterator[None]:
@@ -275,3 +238,29 @@ class CustomNode:
             self._closed = True
             self._cond.wait_for(lambda: self._in_flight == 0)
         self._fn["deinitialize"](self._manager)
+
+
+def _check_array(array: Any, count: int, where: str) -> None:
+    """OVMS's checks of a returned array: ``NODE_LIBRARY_OUTPUTS_CORRUPTED`` / ``..._COUNT``."""
+    if not array:
+        raise InternalError("Custom node library has returned corrupted outputs handle", where)
+    if count <= 0:
+        raise InternalError(
+            "Custom node library has produced corrupted number of outputs", f"{where}; count: {count}"
+        )
+
+
+def _header(item: Any, index: int, where: str) -> tuple[str, DType, tuple[int, ...]]:
+    """Name, precision and dims of a returned ``CustomNodeTensor`` or ``CustomNodeTensorInfo``."""
+    if not item.name:
+        raise InternalError("Custom node output is missing name", f"{where}; index: {index}")
+    name = str(item.name.decode())
+    dtype = PRECISIONS.get(item.precision)
+    if dtype is None:
+        details = f"{where}; output: {name}; precision: {item.precision}"
+        raise InternalError("Custom node has produced tensor with unspecified precision", details)
+    if item.dimsCount and not item.dims:
+        raise InternalError(
+            "Custom node library has returned corrupted outputs handle", f"{where}; dims of {name!r}"
+        )
+    return name, dtype, tuple(int(item.dims[d]) for d in range(item.dimsCount))
