@@ -4,8 +4,11 @@ the C custom node libraries of ``servables/pipelines/c_nodes`` compiled with gcc
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ import pytest
 from ovms_cli.errors import ModelNotFound
 from ovms_cli.inference.dtypes import from_ov
 from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli.servables.pipelines.custom_node_library import CustomNodeLibrary
 from ovms_cli.servables.pipelines.signatures import NodeSignature, StaticModelCatalog
 
 C_NODES = Path(__file__).parent / "servables" / "pipelines" / "c_nodes"
@@ -104,3 +108,16 @@ def compile_c_node(name: str, out_dir: Path) -> Path:
     ]
     subprocess.run(command, check=True, capture_output=True, text=True)
     return library
+
+
+@contextmanager
+def no_leak(library: CustomNodeLibrary) -> Iterator[list[int]]:
+    """Asserts that every buffer the test library handed out during the block went back through
+    ``release``; yields a list that receives the number handed out."""
+    counters = ctypes.CDLL(str(library.path))  # the same handle: dlopen counts references
+    counters.test_handed_out.restype = counters.test_released.restype = ctypes.c_long
+    before = (counters.test_handed_out(), counters.test_released())
+    handed: list[int] = []
+    yield handed
+    handed.append(counters.test_handed_out() - before[0])
+    assert counters.test_released() - before[1] == handed[0]

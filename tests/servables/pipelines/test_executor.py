@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from builders import affine_model, fixed_batch_model
-from pipeline_builders import InProcessModels, add_model, relu_batched_model, square_model
+from pipeline_builders import InProcessModels, add_model, no_leak, relu_batched_model, square_model
 
 from ovms_cli.errors import Aborted, InternalError, InvalidInput
 from ovms_cli.servables.pipelines.custom_node_library import CustomNodeLibrary
@@ -231,10 +231,15 @@ def crops_pipeline(**crops_extra: Any) -> dict[str, Any]:
 IMAGE = (np.arange(3 * 5 * 6, dtype=np.float32).reshape(1, 3, 5, 6) - 40) / 7
 
 
-async def test_demultiply_model_gather(build: Any, models: InProcessModels) -> None:
+async def test_demultiply_model_gather(
+    build: Any, models: InProcessModels, libraries: dict[str, CustomNodeLibrary]
+) -> None:
+    crops_library = libraries["crops"]
     crops = build(crops_pipeline())
     boxes = np.array([[0, 0], [4, 3], [2, 1]], np.int32)
-    outputs = await crops.infer({"image": IMAGE, "boxes": boxes})
+    with no_leak(crops_library) as handed:
+        outputs = await crops.infer({"image": IMAGE, "boxes": boxes})
+    assert handed == [5]
     assert outputs["relu"].shape == (3, 1, 3, 2, 2)
     for k, (x, y) in enumerate(boxes):
         expected = models.run("relu", {"input": IMAGE[:, :, y : y + 2, x : x + 2].copy()})["out"]
@@ -331,31 +336,33 @@ async def test_python_node_from_a_file(build: Any, tmp_path: Path) -> None:
     np.testing.assert_array_equal((await negate.infer({"in": X}))["out"], -X + 0.5)
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"fail": "execute"}, "Custom node failed during execution - node: bad; library: add_mul; code: 7"),
+        (
+            {"malform": "size"},
+            "Custom node output has invalid content size - node: bad; library: add_mul; output: result; dims: [3, 4]; dataBytes: 44; expected: 48",
+        ),
+    ],
+)
 async def test_failing_custom_node_names_the_node_and_leaks_nothing(
-    build: Any, libraries: dict[str, CustomNodeLibrary]
+    build: Any, libraries: dict[str, CustomNodeLibrary], params: dict[str, str], message: str
 ) -> None:
     broken = build(
         pipeline(
             [
                 node("a", "DL model", {"input": "request.in"}, {"scaled": "s"}, target="affine"),
-                node(
-                    "bad",
-                    "custom",
-                    {"a": "a.s"},
-                    {"result": "r"},
-                    target="add_mul",
-                    params={"malform": "size"},
-                ),
+                node("bad", "custom", {"a": "a.s"}, {"result": "r"}, target="add_mul", params=params),
             ],
             {"out": "bad.r"},
         )
     )
-    for _ in range(3):  # the executor stays usable after a failing request
-        with pytest.raises(InternalError) as caught:
-            await broken.infer({"in": X})
-        assert caught.value.message == (
-            "Custom node output has invalid content size - node: bad; library: add_mul; output: result; dims: [3, 4]; dataBytes: 44; expected: 48"
-        )
+    with no_leak(libraries["add_mul"]):
+        for _ in range(3):  # the pipeline stays usable after a failing request
+            with pytest.raises(InternalError) as caught:
+                await broken.infer({"in": X})
+            assert caught.value.message == message
 
 
 async def test_failing_python_node_and_model_errors_name_the_node(build: Any) -> None:
