@@ -25,6 +25,7 @@ MODELS = StaticModelCatalog(
         "add": {1: sig([("a", FP32, (-1, 4)), ("b", FP32, (-1, 4))], [("sum", FP32, (-1, 4))])},
         "ints": {1: sig([("x", I32, (-1, 4))], [("y", I32, (-1, 4))])},
         "fixed3": {1: sig([("x", FP32, (1, 3))], [("y", FP32, (1, 3))])},
+        "pair": {1: sig([("x", FP32, (2, 4))], [("y", FP32, (2, 4))])},
         "auto": {1: sig([("x", FP32, (-1, 4))], [("y", FP32, (-1, 4))], forbidden_dynamic=True)},
         "detect": {
             1: sig(

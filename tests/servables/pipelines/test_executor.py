@@ -435,3 +435,24 @@ async def test_demultiplexed_branches_to_one_model_are_coalesced(build: Any, mod
     np.testing.assert_array_equal(coalesced["relu"], separate["relu"])
     assert coalesced["relu"].shape == (4, 1, 3, 2, 2)
     np.testing.assert_array_equal(coalesced["relu"][1, 0], np.maximum(IMAGE[0, :, 3:5, 4:6], 0))
+
+
+async def test_declared_output_the_node_did_not_produce(build: Any) -> None:
+    scale = build(
+        pipeline(
+            [
+                node(
+                    "s",
+                    "python",
+                    {"x": "request.in"},
+                    {"missing": "m"},
+                    target="pipeline_python_nodes:Scale",
+                    params={"factor": "2"},
+                )
+            ],
+            {"out": "s.m"},
+        )
+    )
+    with pytest.raises(InternalError) as caught:
+        await scale.infer({"in": X})
+    assert caught.value.message == "Custom node output is missing - node: s; output: missing"

@@ -35,6 +35,10 @@ def test_inputs_feeding_several_nodes_are_intersected() -> None:
     assert derive(config)[2] == [
         "pipeline_config_list[0].inputs: Multiple nodes connected to the same pipeline input require different tensor metadata - input: in; [-1, 4] FP32 vs [1, 3, 2, 2] FP32 at node b"
     ]
+    config["nodes"][1]["model_name"] = "pair"
+    config["nodes"][1]["inputs"] = [{"x": {"node_name": "request", "data_item": "in"}}]
+    config["nodes"][1]["outputs"] = [{"data_item": "y", "alias": "out"}]
+    assert derive(config)[0] == [("in", "FP32", (2, 4))]  # [-1, 4] and [2, 4] → [2, 4]
     config["nodes"][1]["model_name"] = "square"
     config["nodes"][1]["inputs"] = [{"x": {"node_name": "request", "data_item": "in"}}]
     config["nodes"][1]["outputs"] = [{"data_item": "y", "alias": "out"}]
