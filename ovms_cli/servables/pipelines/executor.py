@@ -13,6 +13,7 @@ Errors name the node: a failing node cancels the rest of the request and its err
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -106,21 +107,33 @@ class PipelineExecutor:
                 f"pipeline: {self.pipeline.name}; inputs: {', '.join(missing)}",
             )
         run = _Run(self)
-        pending: dict[asyncio.Task[Tensors], tuple[_Node, Key]] = {}
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending: set[asyncio.Task[Tensors]] = set()
 
         def start(ready: list[tuple[_Node, Key]]) -> None:
             for node, key in ready:
                 task = asyncio.ensure_future(_timed(node, run.inputs_of(node, key)))
-                pending[task] = (node, key)
+                pending.add(task)
+                task.add_done_callback(functools.partial(done, node, key))
+
+        def done(node: _Node, key: Key, task: asyncio.Task[Tensors]) -> None:
+            # Completion callbacks schedule successors at once: no polling loop per request.
+            pending.discard(task)
+            if finished.done():
+                return
+            try:
+                start(run.complete(node, key, _result(task, node)))
+            except BaseException as error:
+                finished.set_exception(error)
+                return
+            if not pending:
+                finished.set_result(None)
 
         start(run.complete(self.nodes[ENTRY], (), {name: inputs[name] for name in self.pipeline.inputs}))
+        if not pending:
+            finished.set_result(None)
         try:
-            while pending:
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    node, key = pending.pop(task)
-                    outputs = _result(task, node)
-                    start(run.complete(node, key, outputs))
+            await finished
         finally:
             for task in pending:
                 task.cancel()
