@@ -69,14 +69,9 @@ def _input(
                 found = TensorMetadata(name, found.dtype, intersect_dims(found.shape, wanted.shape))
     if found is None:
         return TensorMetadata(name, UNSPECIFIED, ())
-    if pipeline.demultiply_count is not None and not _gathers_entry(pipeline):
+    if pipeline.demultiply_count is not None:
         return TensorMetadata(name, found.dtype, (pipeline.demultiply_count, *found.shape))
     return found
-
-
-def _gathers_entry(pipeline: PipelineDefinition) -> bool:
-    # A consumer gathering from the entry already expects the demultiplied dimension in front.
-    return any(n.gather_from_node == ENTRY for n in pipeline.nodes)
 
 
 def _output(

@@ -155,9 +155,8 @@ def _check_gather(pipeline: PipelineDefinition, node: NodeDefinition, problems: 
     if source is None:
         return
     path = f"{node.path}.gather_from_node"
-    if source == ENTRY:
-        if pipeline.demultiply_count is None:
-            problems.append(Problem(path, Code.PIPELINE_NODE_GATHER_FROM_ENTRY_NODE, f"node: {node.name}"))
+    if source == ENTRY:  # even with entry demultiplexing: only the response gathers it (§8.3)
+        problems.append(Problem(path, Code.PIPELINE_NODE_GATHER_FROM_ENTRY_NODE, f"node: {node.name}"))
         return
     demultiplexer = pipeline.node(source)
     if demultiplexer is None:

@@ -188,15 +188,23 @@ def test_gather_from_missing_node_from_non_demultiplexer_and_from_entry() -> Non
 
 def test_gathers_must_close_demultiplexers_in_lifo_order() -> None:
     config = demux()
-    config["demultiply_count"] = 1  # the entry demultiplexes too: detect's branches are inside request's
-    config["nodes"][0]["demultiply_count"] = 2
-    config["nodes"][0]["model_name"] = "detect"
-    config["nodes"][2]["gather_from_node"] = "request"
-    found = problems(config)
-    assert (
-        f"{P}.nodes[2].gather_from_node: Demultiplexer and gather nodes are not in LIFO order - node: g; open demultiplexers: ['request', 'detect']"
-        in found
-    )
+    config["nodes"][0]["demultiply_count"] = 5  # fixed: only one dynamic demultiplexer is allowed
+    config["nodes"][0]["outputs"] = [{"data_item": "five", "alias": "rois"}]
+    inner = {
+        "name": "inner",
+        "type": "python",
+        "handler": "m:C",
+        "inputs": [{"x": {"node_name": "r", "data_item": "score"}}],
+        "outputs": [{"data_item": "y", "alias": "y"}],
+        "demultiply_count": 2,
+    }
+    config["nodes"].insert(2, inner)
+    config["nodes"][3]["inputs"] = [{"x": {"node_name": "inner", "data_item": "y"}}]
+    assert problems(config) == [  # g gathers detect while inner, opened later, is still open
+        f"{P}.nodes[3].gather_from_node: Demultiplexer and gather nodes are not in LIFO order - node: g; open demultiplexers: ['detect', 'inner']"
+    ]
+    config["nodes"][3]["gather_from_node"] = "inner"
+    assert problems(config) == []
 
 
 def test_inputs_from_different_demultiplexing_levels() -> None:
