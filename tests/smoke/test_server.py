@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import subprocess
 import urllib.request
+import warnings
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from server_process import ServerProcess, ovms_script
+
+from ovms_cli import _proto
 
 
 def test_readme_curl_infer(
@@ -35,3 +40,11 @@ def test_bench_two_seconds(demo_server: ServerProcess, protocol: str) -> None:
     server = json.loads(done.stdout)["server"]
     assert server["errors"] == 0, server["first_error"]
     assert server["requests"] > 0
+
+
+def test_every_stub_loads_without_a_warning() -> None:
+    """The generated stubs against this protobuf and grpcio: a version error or warning fails here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for module in pkgutil.walk_packages(_proto.__path__, f"{_proto.__name__}."):
+            importlib.import_module(module.name)
