@@ -1,7 +1,8 @@
 """Generate the Python stubs in ovms_cli/_proto/ from the .proto files in protos/.
 
 Run after editing anything in protos/:  python scripts/gen_protos.py
-The output is committed; `python scripts/gen_protos.py --check` (in scripts/test) fails when it is stale.
+The output is committed; `python scripts/gen_protos.py --check` (in scripts/test) fails when it is
+stale, and tests/test_generated.py when pyproject's floors allow a protobuf or grpcio it rejects.
 
 The generator is pinned (grpcio-tools, in pyproject's test extra): its bundled protoc decides the
 protobuf gencode version the stubs demand of the runtime, and its version is the grpcio the gRPC
