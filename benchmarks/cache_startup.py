@@ -24,8 +24,8 @@ import openvino as ov
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e.conftest import free_port
 from models import resnet50
+from server_process import free_port
 
 
 def start_seconds(model_dir: Path, cache: Path | None) -> float:

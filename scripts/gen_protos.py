@@ -1,7 +1,14 @@
 """Generate the Python stubs in ovms_cli/_proto/ from the .proto files in protos/.
 
 Run after editing anything in protos/:  python scripts/gen_protos.py
-The output is committed; tests/test_generated.py fails when it is stale.
+The output is committed; `python scripts/gen_protos.py --check` (in scripts/test) fails when it is
+stale, and tests/test_generated.py when pyproject's floors allow a protobuf or grpcio it rejects.
+
+The generator is pinned (grpcio-tools, in pyproject's test extra): its bundled protoc decides the
+protobuf gencode version the stubs demand of the runtime, and its version is the grpcio the gRPC
+stubs demand. grpcio-tools 1.80.1 is the newest whose protoc writes gencode 6.31.1, the oldest
+we support: protobuf runtimes 6.31.1+ and 7.x load it (7.x without a warning), so `ovms` installs
+beside tritonclient, which pins protobuf<7. See [project.dependencies] for the matching floors.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from grpc_tools import protoc
@@ -16,6 +24,23 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 OUT = ROOT / "ovms_cli" / "_proto"
+
+
+def pinned_generator() -> str:
+    """The grpcio-tools version pyproject's test extra pins (``grpcio-tools==X``)."""
+    found = re.search(r'"grpcio-tools==([^"]+)"', (ROOT / "pyproject.toml").read_text())
+    if found is None:
+        raise SystemExit("pyproject.toml pins no grpcio-tools==X; the stubs' versions depend on it")
+    return found.group(1)
+
+
+def _require_pinned_generator() -> None:
+    pinned, installed = pinned_generator(), version("grpcio-tools")
+    if installed != pinned:
+        raise SystemExit(
+            f"grpcio-tools {installed} is installed, the stubs are made with {pinned}: "
+            f'pip install "grpcio-tools=={pinned}" (or pip install -e ".[test]")'
+        )
 
 
 def generate(out: Path) -> None:
@@ -84,6 +109,7 @@ def _use_private_pool(out: Path) -> None:
 
 
 def main() -> None:
+    _require_pinned_generator()
     if "--check" in sys.argv:
         with tempfile.TemporaryDirectory() as tmp:
             generate(Path(tmp))

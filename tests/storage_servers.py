@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from server_process import free_port
 
 KINDS = ("s3", "gcs", "azure")
 STORE_VARIABLES = (
@@ -109,12 +110,6 @@ def shared(kind: str) -> StorageServer:
         _SHARED.callback(shutil.rmtree, workdir, ignore_errors=True)
         _shared[kind] = _SHARED.enter_context(running(kind, workdir))
     return _shared[kind]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class _Process:

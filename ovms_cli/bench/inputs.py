@@ -7,13 +7,15 @@ alike. ``--image FILE`` sends the file's bytes as a BYTES tensor of shape ``[1]`
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -90,12 +92,13 @@ def _grpc_model_info(url: str, model: str, version: str) -> ModelInfo:
 def _rest_model_info(url: str, model: str, version: str) -> ModelInfo:
     address = f"http://{url}/v2/models/{model}" + (f"/versions/{version}" if version else "")
     try:
-        answer = httpx.get(address, timeout=METADATA_TIMEOUT_S)
-    except httpx.HTTPError as error:
+        with urllib.request.urlopen(address, timeout=METADATA_TIMEOUT_S) as answer:
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        text = error.read().decode("utf-8", "replace")
+        raise BenchError(f"model metadata from {address}: HTTP {error.code}: {text[:300]}") from error
+    except (urllib.error.URLError, OSError, ValueError) as error:
         raise BenchError(f"model metadata from {address}: {error}") from error
-    if answer.status_code != httpx.codes.OK:
-        raise BenchError(f"model metadata from {address}: HTTP {answer.status_code}: {answer.text[:300]}")
-    body = answer.json()
     return ModelInfo(str(body["name"]), _tensors(body.get("inputs", [])), _tensors(body.get("outputs", [])))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from builders import affine_model, write_ir
-from e2e.conftest import free_port
+from server_process import free_port
 
 READY_TIMEOUT_S = 60.0
 

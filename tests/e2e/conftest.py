@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -25,70 +18,8 @@ from builders import (
     write_onnx_add_mul,
 )
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
+from server_process import OVMS_SERVE, ServerProcess, start_server
 from tritonclient.grpc import service_pb2_grpc
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    grpc_port: int
-    rest_port: int
-    log: Path
-
-    @property
-    def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"127.0.0.1:{self.rest_port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> int:
-        self.process.terminate()
-        return self.process.wait(timeout=30)
-
-
-def start_server(
-    args: list[str], log: Path, *, rest: bool = True, wait_ready: bool = True, subcommand: bool = True
-) -> ServerProcess:
-    """``ovms serve ARGS``, or with ``subcommand=False`` OVMS's own ``ovms ARGS``."""
-    grpc_port, rest_port = free_port(), free_port()
-    serve = ["serve"] if subcommand else []
-    command = [sys.executable, "-m", "ovms_cli", *serve, *args, "--port", str(grpc_port)]
-    if rest:
-        command += ["--rest_port", str(rest_port)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    server = ServerProcess(process, grpc_port, rest_port if rest else 0, log)
-    if wait_ready:
-        _wait_ready(server)
-    return server
-
-
-def _wait_ready(server: ServerProcess, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://{server.rest_url}/v2/health/ready"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited {server.process.returncode}:\n{server.log_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    server.process.kill()
-    raise RuntimeError(f"server not ready after {timeout}s:\n{server.log_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +65,8 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         args: list[str], *, rest: bool = True, wait_ready: bool = True, subcommand: bool = True
     ) -> ServerProcess:
         log = tmp_path / f"ovms-{len(started)}.log"
-        running = start_server(args, log, rest=rest, wait_ready=wait_ready, subcommand=subcommand)
+        command = OVMS_SERVE if subcommand else OVMS_SERVE[:-1]  # OVMS's own form: no `serve`
+        running = start_server(args, log, rest=rest, wait_ready=wait_ready, command=command)
         started.append(running)
         return running
 

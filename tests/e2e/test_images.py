@@ -11,7 +11,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from builders import run_in_process
-from e2e.conftest import ServerProcess
+from server_process import ServerProcess
 from tritonclient.utils import InferenceServerException
 
 RNG = np.random.default_rng(11)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from builders import affine_model, fixed_batch_model, write_ir
-from e2e.conftest import ServerProcess
+from server_process import ServerProcess
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
 

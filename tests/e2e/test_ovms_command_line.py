@@ -26,7 +26,7 @@ from tritonclient.utils import InferenceServerException
 from ovms_cli import __version__
 
 if TYPE_CHECKING:
-    from e2e.conftest import ServerProcess
+    from server_process import ServerProcess
 
 Spawn = Callable[..., "ServerProcess"]
 X = np.arange(8, dtype=np.float32).reshape(2, 4)

@@ -21,7 +21,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from builders import CHANNEL_GAINS, echo_model, write_ir, write_onnx_channel_conv
-from e2e.conftest import ServerProcess, start_server
+from server_process import ServerProcess, start_server
 from tritonclient.utils import InferenceServerException
 
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)

@@ -84,7 +84,7 @@ class AzureBlobStore:
 
 def _retry() -> LinearRetry:
     """Two retries a second apart: the SDK's default backs off 15 s and more; the watcher retries anyway."""
-    return LinearRetry(backoff=1, retry_total=2, random_jitter_range=1)
+    return LinearRetry(backoff=1, retry_total=2, random_jitter_range=1)  # type: ignore[no-untyped-call,unused-ignore]  # untyped in azure-storage-blob 12.19
 
 
 def _container(uri: RemoteUri) -> tuple[ContainerClient, str]:
