@@ -62,7 +62,9 @@ def main(argv: list[str]) -> int:
         stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
         extra = sorted(set(OUT.glob("*.yaml")) - set(files))
         for path in [*stale, *extra]:
-            print(f"{path.relative_to(ROOT)} is stale: run python scripts/render_manifests.py", file=sys.stderr)
+            print(
+                f"{path.relative_to(ROOT)} is stale: run python scripts/render_manifests.py", file=sys.stderr
+            )
         return 1 if stale or extra else 0
     OUT.mkdir(parents=True, exist_ok=True)
     for path, text in files.items():

@@ -39,7 +39,9 @@ def _host(options: dict[str, str], bind_option: str) -> str:
 
 def rest_ready(host: str, port: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/v2/health/ready", timeout=TIMEOUT_SECONDS) as answer:
+        with urllib.request.urlopen(
+            f"http://{host}:{port}/v2/health/ready", timeout=TIMEOUT_SECONDS
+        ) as answer:
             return bool(answer.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -47,6 +49,7 @@ def rest_ready(host: str, port: str) -> bool:
 
 def grpc_ready(host: str, port: str) -> bool:
     import grpc
+
     from ovms_cli._proto import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 
     with grpc.insecure_channel(f"{host}:{port}") as channel:
