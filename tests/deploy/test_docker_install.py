@@ -26,6 +26,7 @@ import tomllib
 import tritonclient.http as httpclient
 from builders import affine_model, write_ir
 from deploy.launch import launched
+from deploy.readme import deploy_commands
 from e2e.conftest import free_port
 
 pytestmark = [pytest.mark.installs_packages, pytest.mark.timeout(900)]
@@ -186,20 +187,30 @@ def _health(image: Image, pid: int) -> int:
     return subprocess.run([*image.healthcheck, str(pid)], capture_output=True, timeout=30).returncode
 
 
-def test_docker_run_with_ovms_command_line_serves_and_passes_the_health_check(
-    image: Image, tmp_path: Path
-) -> None:
-    write_ir(affine_model(), tmp_path / "models" / "m", 1)
+def readme_docker_run() -> tuple[list[str], str]:
+    """The README's `docker run` line: the arguments after the image name, and the models mount."""
+    ((*_, tag, _context),) = deploy_commands("docker", "build")
+    (run,) = deploy_commands("docker", "run")
+    mount = run[run.index("-v") + 1].split(":")[1]
+    return run[run.index(tag) + 1 :], mount
+
+
+def test_the_readme_docker_run_line_serves_and_passes_the_health_check(image: Image, tmp_path: Path) -> None:
+    arguments, mount = readme_docker_run()
+    options = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    name = options["--model_name"]
+    write_ir(affine_model(), tmp_path / "models" / name, 1)
     grpc_port, rest_port = free_port(), free_port()
-    # docker run IMAGE --model_name m --model_path /models/m --port 9000 --rest_port 8000
-    run = [*image.entrypoint, "--model_name", "m", "--model_path", str(tmp_path / "models" / "m")]
-    run += ["--port", str(grpc_port), "--rest_port", str(rest_port)]
+    moved = {"--port": str(grpc_port), "--rest_port": str(rest_port)}
+    run = [*image.entrypoint]
+    for option, value in options.items():
+        run += [option, moved.get(option, value.replace(mount, str(tmp_path / "models"), 1))]
     with launched(run, tmp_path / "ovms.log", f"http://127.0.0.1:{rest_port}/v2/health/ready") as server:
         client = httpclient.InferenceServerClient(f"127.0.0.1:{rest_port}")
         x = np.arange(8, dtype=np.float32).reshape(2, 4)
         tensor = httpclient.InferInput("input", [2, 4], "FP32")
         tensor.set_data_from_numpy(x)
-        np.testing.assert_array_equal(client.infer("m", [tensor]).as_numpy("scaled"), x * 2 + 1)
+        np.testing.assert_array_equal(client.infer(name, [tensor]).as_numpy("scaled"), x * 2 + 1)
         assert _health(image, server.pid) == 0
         server.terminate()
         server.wait(timeout=60)

@@ -19,6 +19,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from deploy.readme import deploy_commands
 from referencing import Registry, Resource
 
 from ovms_cli.config.server_config import load_config
@@ -242,3 +243,31 @@ def test_the_serving_runtime_and_the_inference_service_fit_together() -> None:
     assert (args["model_path"], args["model_name"]) == ("/mnt/models", "{{.Name}}")
     assert runtime["spec"]["annotations"]["prometheus.kserve.io/port"] == args["rest_port"]
     assert "metrics_enable" in args
+
+
+@pytest.mark.parametrize("command", deploy_commands("helm", "install"), ids=lambda c: c[-1][:60])
+def test_the_readme_helm_install_lines_render_valid_manifests(command: list[str]) -> None:
+    _release, chart = command[2:4]
+    assert ROOT / chart == CHART
+    values = helm.parse_set_string(command[command.index("--set") + 1])
+    docs = render(values)
+    for doc in docs:
+        validate(doc)
+    args = _args(_one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    assert (args["model_name"], args["model_path"]) == (values["model_name"], values["model_path"])
+
+
+def test_the_readme_gcs_secret_is_where_the_chart_reads_it() -> None:
+    ((*_, secret, _from_file, key_file),) = deploy_commands("kubectl", "create")
+    (gcs,) = [c for c in deploy_commands("helm", "install") if "gcp_creds_secret_name" in c[-1]]
+    pod = _one(render(helm.parse_set_string(gcs[-1])), "Deployment")["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "gcp-creds")
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == f"{mount['mountPath']}/{key_file}"
+    assert {"name": "gcp-creds", "secret": {"secretName": secret}} in pod["volumes"]
+
+
+def test_the_readme_kubectl_apply_lines_name_validated_manifests() -> None:
+    applied = [ROOT / command[-1] for command in deploy_commands("kubectl", "apply")]
+    assert applied
+    assert set(applied) <= set(MANIFEST_FILES)
