@@ -246,3 +246,11 @@ def test_the_health_check_asks_grpc_when_rest_is_off(image: Image, tmp_path: Pat
     finally:
         server.terminate()
         assert server.wait(timeout=60) == 0
+
+
+def test_the_dockerignore_lets_in_what_the_build_stage_copies_and_nothing_else() -> None:
+    patterns = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert patterns[0] == "*"  # everything out first, then each COPY source back in
+    let_in = {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")}
+    copied = {source for name, args in build_stage() if name == "COPY" for source in args.split()[:-1]}
+    assert let_in == copied

@@ -19,13 +19,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from deploy.chart import CHART, render
 from deploy.readme import deploy_commands
 from referencing import Registry, Resource
 
 from ovms_cli.config.server_config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "helm" / "ovms"
 MANIFEST_FILES = sorted(
     [*(ROOT / "deploy" / "kubernetes").glob("*.yaml"), *(ROOT / "deploy" / "kserve").glob("*.yaml")]
 )
@@ -40,12 +40,6 @@ GRACE_MARGIN_SECONDS = 10  # values.yaml's termination_grace_margin_seconds
 
 def documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-def render(values: dict[str, Any]) -> list[dict[str, Any]]:
-    with helm.Chart.load(CHART) as chart:
-        rendered = chart.render(values, name="ovms", namespace="default", is_install=True)
-    return [doc for text in rendered.values() for doc in yaml.safe_load_all(text) if doc]
 
 
 def _crd_validator(kind: str) -> jsonschema.Draft202012Validator:
