@@ -29,6 +29,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if and $config $model -}}
 {{- fail "set either model_name and model_path, or config_configmap_name / config_json, not both" -}}
 {{- end -}}
+{{- if $config -}}
+{{- range $option := list "target_device" "plugin_config" "batch_size" "shape" "layout" "model_version_policy" "nireq" -}}
+{{- if index $.Values $option -}}
+{{- fail (printf "%s is a single-model option: in config mode set it in config.json" $option) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.config_configmap_name .Values.config_json -}}
 {{- fail "set config_configmap_name (an existing ConfigMap) or config_json (the chart makes one), not both" -}}
 {{- end -}}
