@@ -140,7 +140,10 @@ def test_helm_lint_passes_strict(values_file: Path) -> None:
             {"model_name": "m", "model_path": "az://c/m", "azure_storage_connection_string": "x"},
             "put the credential in a Secret and set azure_creds_secret_name",
         ),
-        ({"config_json": "{}", "nireq": 2}, "nireq is a single-model option: in config mode set it in config.json"),
+        (
+            {"config_json": "{}", "nireq": 2},
+            "nireq is a single-model option: in config mode set it in config.json",
+        ),
         ({"config_configmap_name": "c", "shape": "auto"}, "shape is a single-model option"),
         ({"model_name": "m", "model_path": "/models/m", "rest_port": 0}, "rest_port must be set"),
         (
