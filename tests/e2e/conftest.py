@@ -23,6 +23,9 @@ from builders import (
     write_ir,
     write_onnx_add_mul,
 )
+from e2e.fuzz_record import FuzzRecord
+
+REST_FUZZ = pytest.StashKey[FuzzRecord]()
 
 
 def free_port() -> int:
@@ -133,3 +136,17 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for running in started:
         if running.process.poll() is None:
             running.stop()
+
+
+@pytest.fixture(scope="session")
+def fuzz_record(pytestconfig: pytest.Config) -> FuzzRecord:
+    """Where tests/e2e/test_rest_fuzz.py counts its requests; printed in the terminal summary."""
+    return pytestconfig.stash.setdefault(REST_FUZZ, FuzzRecord())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    record = config.stash.get(REST_FUZZ, None)
+    if record is not None:
+        terminalreporter.write_sep("-", "REST fuzzing (schemathesis)")
+        for line in record.summary("schemathesis"):
+            terminalreporter.write_line(line)
