@@ -14,8 +14,8 @@ def test_names_every_url_reaches_are_allowed(name: str) -> None:
         ("", "must not be empty"),
         (".", 'must not be ".": URLs drop it as a dot segment, so no REST URL reaches it'),
         ("..", 'must not be "..": URLs drop it as a dot segment, so no REST URL reaches it'),
-        ("org/add", 'must not contain "/": no REST URL reaches the name \'org/add\''),
-        ("add:v1", 'must not contain ":": no REST URL reaches the name \'add:v1\''),
+        ("org/add", "must not contain \"/\": no REST URL reaches the name 'org/add'"),
+        ("add:v1", "must not contain \":\": no REST URL reaches the name 'add:v1'"),
         ("a/b:c", 'must not contain "/" or ":"'),
     ],
 )

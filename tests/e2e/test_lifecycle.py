@@ -57,6 +57,18 @@ def models(tmp_path: Path) -> Path:
     return root
 
 
+def _serve_one_model(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> tuple[ServerProcess, Path, str]:
+    """A server for config.json with model m (version 1), no watcher: the server, the config
+    file and the /v1/config URL."""
+    write_ir(affine_model(), models / "m", 1)
+    config = models / "config.json"
+    _write_config(config, [{"name": "m", "base_path": "m"}])
+    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "0"])
+    return server, config, f"http://{server.rest_url}/v1/config"
+
+
 def test_versions_appear_retire_and_come_back(
     models: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
@@ -111,11 +123,7 @@ def test_policies_and_config_edits_apply_without_restart(
 def test_an_invalid_config_changes_nothing_and_the_reload_api_says_why(
     models: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
-    write_ir(affine_model(), models / "m", 1)
-    config = models / "config.json"
-    _write_config(config, [{"name": "m", "base_path": "m"}])
-    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "0"])
-    url = f"http://{server.rest_url}/v1/config"
+    server, config, url = _serve_one_model(models, spawn_server)
 
     unchanged = httpx.post(url + "/reload", timeout=30)
     assert unchanged.status_code == 200
@@ -188,11 +196,7 @@ def test_a_reload_names_each_model_that_failed_and_the_served_ones_keep_serving(
     models: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
     """The issue's case: a model whose base_path does not exist, added to config.json, then reload."""
-    write_ir(affine_model(), models / "m", 1)
-    config = models / "config.json"
-    _write_config(config, [{"name": "m", "base_path": "m"}])
-    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "0"])
-    url = f"http://{server.rest_url}/v1/config"
+    server, config, url = _serve_one_model(models, spawn_server)
 
     write_ir(affine_model(), models / "n", 1)
     missing = models / "does_not_exist"
