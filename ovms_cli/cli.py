@@ -1,37 +1,68 @@
-"""The ``ovms`` command: a thin layer that parses options and calls the core."""
+"""The ``ovms`` command: a thin layer that parses options and calls the core.
+
+Only the command-line layer is imported at start-up: each command imports what it needs (OpenVINO,
+gRPC, the server) when it runs, so ``ovms --help`` and ``ovms --version`` answer at once.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sys
 from collections.abc import Coroutine
+from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from ovms_cli import __version__, logs
-from ovms_cli.config.grammar import GrammarError
-from ovms_cli.config.model_config import ModelConfig, model_config_from_cli
-from ovms_cli.config.monitoring import MonitoringError, metrics_families
-from ovms_cli.config.report import validate_config_command
-from ovms_cli.config.server_config import ConfigError, ServerConfig, load_config
-from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings, StartupError, run
-from ovms_cli.transports.tls import TlsError, tls_files
-from ovms_cli.usage import EX_USAGE, UsageOptions, usage_error
+from ovms_cli import __version__
+from ovms_cli.cli_argv import ArgvError, subcommand_form
+from ovms_cli.usage import (
+    EX_USAGE,
+    STATEFUL_OPTIONS_WITHOUT_STATEFUL,
+    UsageOptions,
+    preprocessing_usage_error,
+    usage_error,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ovms_cli.config.model_config import ModelConfig
+    from ovms_cli.config.server_config import ServerConfig
+    from ovms_cli.transports.server import ServerSettings
 
 app = typer.Typer(
     name="ovms",
     help="An OpenVINO model server: KServe v2 and TensorFlow Serving APIs over gRPC and REST.",
+    epilog=(
+        "OVMS's own command line works too: [bold]ovms --config_path ...[/] and [bold]ovms --model_name "
+        "... --model_path ...[/] are [bold]ovms serve ...[/]; [bold]--version[/], [bold]--list_models[/], "
+        "[bold]--add_to_config[/] and [bold]--remove_from_config[/] are the commands of those names."
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-stdout = Console()
-stderr = Console(stderr=True)
+
+
+@cache
+def _stdout() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
 
 SERVER = "Server"
-SINGLE = "Single model (not with --config_path)"
+SINGLE = "Single model (serve: not with --config_path; add-to-config: written to the entry)"
 
 # Options are spelled as OVMS spells them (underscores) so that scripts written for OVMS keep working.
 Port = Annotated[int, typer.Option("--port", help="gRPC port.", rich_help_panel=SERVER)]
@@ -41,11 +72,40 @@ RestPort = Annotated[
 GrpcBind = Annotated[str, typer.Option("--grpc_bind_address", help="gRPC interface.", rich_help_panel=SERVER)]
 RestBind = Annotated[str, typer.Option("--rest_bind_address", help="REST interface.", rich_help_panel=SERVER)]
 GrpcWorkers = Annotated[
-    int, typer.Option("--grpc_workers", help="gRPC servers (1 here).", rich_help_panel=SERVER)
+    int, typer.Option("--grpc_workers", help="gRPC servers: 1 (one event loop).", rich_help_panel=SERVER)
 ]
 RestWorkers = Annotated[
     int | None,
-    typer.Option("--rest_workers", help="Accepted for OVMS compatibility.", rich_help_panel=SERVER),
+    typer.Option("--rest_workers", help="REST workers: 1 (one event loop).", rich_help_panel=SERVER),
+]
+GrpcChannelArguments = Annotated[
+    str | None,
+    typer.Option(
+        "--grpc_channel_arguments",
+        help="gRPC server channel arguments: grpc.key=value,grpc.key=value.",
+        rich_help_panel=SERVER,
+    ),
+]
+GrpcMaxThreads = Annotated[
+    int | None,
+    typer.Option(
+        "--grpc_max_threads",
+        min=0,
+        help="Most gRPC calls in progress; more get RESOURCE_EXHAUSTED (0: no limit).",
+        rich_help_panel=SERVER,
+    ),
+]
+GrpcMemoryQuota = Annotated[
+    int | None,
+    typer.Option(
+        "--grpc_memory_quota", min=0, help="0 only: grpc.aio has no memory quota.", rich_help_panel=SERVER
+    ),
+]
+CpuExtension = Annotated[
+    Path | None,
+    typer.Option(
+        "--cpu_extension", help="OpenVINO extension library to load into the Core.", rich_help_panel=SERVER
+    ),
 ]
 LogLevel = Annotated[
     str, typer.Option("--log_level", help="TRACE, DEBUG, INFO, WARNING or ERROR.", rich_help_panel=SERVER)
@@ -76,11 +136,11 @@ ShutdownTimeout = Annotated[
     ),
 ]
 MaxRequestSize = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--max_request_size",
         min=1,
-        help="Largest request body or gRPC message, bytes.",
+        help="Largest request body or gRPC message, bytes; default 1 GiB.",
         rich_help_panel=SERVER,
     ),
 ]
@@ -146,6 +206,21 @@ MaxBatchDelay = Annotated[
 IdleCleanup = Annotated[
     bool | None, typer.Option("--idle_sequence_cleanup", help="Stateful only.", rich_help_panel=SINGLE)
 ]
+Mean = Annotated[
+    str | None,
+    typer.Option("--mean", help="Subtracted: 0.5 or [123.675,116.28,103.53].", rich_help_panel=SINGLE),
+]
+Scale = Annotated[
+    str | None, typer.Option("--scale", help="Divides: 255 or [58.395,57.12,57.375].", rich_help_panel=SINGLE)
+]
+ColorFormatOpt = Annotated[
+    str | None,
+    typer.Option("--color_format", help="MODEL:CLIENT, e.g. BGR:RGB, RGB:NV12.", rich_help_panel=SINGLE),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option("--precision", help="CLIENT:MODEL, e.g. uint8:fp32.", rich_help_panel=SINGLE),
+]
 
 
 @app.command()
@@ -166,12 +241,20 @@ def serve(
     idle_sequence_cleanup: IdleCleanup = None,
     max_batch_size: MaxBatchSize = None,
     max_batch_delay_us: MaxBatchDelay = None,
+    mean: Mean = None,
+    scale: Scale = None,
+    color_format: ColorFormatOpt = None,
+    precision: PrecisionOpt = None,
     port: Port = 9178,
     rest_port: RestPort = 0,
     grpc_bind_address: GrpcBind = "0.0.0.0",
     rest_bind_address: RestBind = "0.0.0.0",
     grpc_workers: GrpcWorkers = 1,
     rest_workers: RestWorkers = None,
+    grpc_channel_arguments: GrpcChannelArguments = None,
+    grpc_max_threads: GrpcMaxThreads = None,
+    grpc_memory_quota: GrpcMemoryQuota = None,
+    cpu_extension: CpuExtension = None,
     log_level: LogLevel = "INFO",
     log_path: LogPath = None,
     cache_dir: CacheDir = None,
@@ -179,32 +262,30 @@ def serve(
     metrics_enable: MetricsEnable = False,
     metrics_list: MetricsList = "",
     shutdown_timeout: ShutdownTimeout = 30.0,
-    max_request_size: MaxRequestSize = MAX_MESSAGE_BYTES,
+    max_request_size: MaxRequestSize = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_ca: TlsCa = None,
 ) -> None:
     """Serve the models of a config file, or one model given by --model_name and --model_path."""
-    model_options = (
-        batch_size,
-        shape,
-        layout,
-        model_version_policy,
-        nireq,
-        target_device,
-        plugin_config,
-        max_batch_size,
-        max_batch_delay_us,
-    )
-    stateful_options = (low_latency_transformation, max_sequence_number, idle_sequence_cleanup)
+    from ovms_cli.transports.grpc_channel_args import ChannelArgumentsError, parse_channel_arguments
+
+    channel_arguments: tuple[tuple[str, int | str], ...] = ()
+    channel_arguments_problem = None
+    try:
+        if grpc_channel_arguments is not None:
+            channel_arguments = parse_channel_arguments(grpc_channel_arguments)
+    except ChannelArgumentsError as error:
+        channel_arguments_problem = str(error)
+    model_options = _model_options(locals())
     problem = usage_error(
         UsageOptions(
             config_path=config_path,
             model_name=model_name,
             model_path=model_path,
-            model_parameters_given=any(v is not None for v in model_options) or stateful,
+            model_parameters_given=_any_given(model_options, MODEL_OPTIONS) or stateful,
             stateful=stateful,
-            stateful_parameters_given=any(v is not None for v in stateful_options),
+            stateful_parameters_given=_any_given(model_options, STATEFUL_OPTIONS),
             port=port,
             rest_port=rest_port,
             grpc_bind_address=grpc_bind_address,
@@ -214,8 +295,15 @@ def serve(
             log_level=log_level,
             metrics_enable=metrics_enable,
             metrics_list=metrics_list,
+            cpu_extension=None if cpu_extension is None else str(cpu_extension),
+            grpc_memory_quota=grpc_memory_quota,
+            grpc_channel_arguments_problem=channel_arguments_problem,
         )
+    ) or preprocessing_usage_error(
+        layout, mean=mean, scale=scale, color_format=color_format, precision=precision
     )
+    from ovms_cli.transports.tls import TlsError, tls_files
+
     try:
         tls = tls_files(tls_cert, tls_key, tls_ca)
     except TlsError as error:
@@ -223,29 +311,15 @@ def serve(
     if problem:
         _error(problem)
         raise typer.Exit(EX_USAGE)
-    logs.configure(log_level, log_path)
+    _configure_logs(log_level, log_path)
+    from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings
+
     config = _config_from_file(Path(config_path)) if config_path else None
     if config is not None:
         models = config.models
     else:
         assert model_name is not None and model_path is not None
-        models = _model_from_options(
-            name=model_name,
-            path=model_path,
-            batch_size=batch_size,
-            shape=shape,
-            layout=layout,
-            model_version_policy=model_version_policy,
-            nireq=nireq,
-            target_device=target_device,
-            plugin_config=plugin_config,
-            stateful=stateful,
-            low_latency_transformation=low_latency_transformation,
-            max_sequence_number=max_sequence_number,
-            idle_sequence_cleanup=idle_sequence_cleanup,
-            max_batch_size=max_batch_size,
-            max_batch_delay_us=max_batch_delay_us,
-        )
+        models = _model_from_options(name=model_name, path=model_path, **model_options)
     settings = ServerSettings(
         port=port,
         grpc_bind_address=grpc_bind_address,
@@ -256,11 +330,41 @@ def serve(
         config_path=Path(config_path) if config_path else None,
         poll_seconds=file_system_poll_wait_seconds,
         shutdown_timeout=shutdown_timeout,
-        max_request_size=max_request_size,
+        max_request_size=MAX_MESSAGE_BYTES if max_request_size is None else max_request_size,
         tls=tls,
         metrics=_metrics(config, metrics_enable, metrics_list, rest_port),
+        grpc_channel_arguments=channel_arguments,
+        grpc_max_concurrent_rpcs=grpc_max_threads or None,  # 0: not applied, as in OVMS
+        cpu_extension=cpu_extension,
     )
     _run(settings, models)
+
+
+MODEL_OPTIONS = (
+    "batch_size",
+    "shape",
+    "layout",
+    "model_version_policy",
+    "nireq",
+    "target_device",
+    "plugin_config",
+    "max_batch_size",
+    "max_batch_delay_us",
+    "mean",
+    "scale",
+    "color_format",
+    "precision",
+)
+STATEFUL_OPTIONS = ("low_latency_transformation", "max_sequence_number", "idle_sequence_cleanup")
+
+
+def _model_options(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A command's single-model options, from its ``locals()``, as ``cli_model_options`` takes them."""
+    return {name: parameters[name] for name in (*MODEL_OPTIONS, "stateful", *STATEFUL_OPTIONS)}
+
+
+def _any_given(options: dict[str, Any], names: tuple[str, ...]) -> bool:
+    return any(options[name] is not None for name in names)
 
 
 def _error(message: str) -> None:
@@ -268,11 +372,23 @@ def _error(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _configure_logs(level: str, path: Path | None = None) -> None:
+    from ovms_cli import logs
+
+    try:
+        logs.configure(level, path)
+    except OSError as error:
+        _error(f"Cannot open --log_path {path}: {error.strerror or error}")
+        raise typer.Exit(1) from error
+
+
 def _models_from_file(path: Path) -> tuple[ModelConfig, ...]:
     return _config_from_file(path).models
 
 
 def _metrics(config: ServerConfig | None, enable: bool, names: str, rest_port: int) -> tuple[str, ...] | None:
+    from ovms_cli.config.monitoring import MonitoringError, metrics_families
+
     try:
         return metrics_families(None if config is None else config.raw, enable, names, rest_port)
     except MonitoringError as error:
@@ -281,6 +397,8 @@ def _metrics(config: ServerConfig | None, enable: bool, names: str, rest_port: i
 
 
 def _config_from_file(path: Path) -> ServerConfig:
+    from ovms_cli.config.server_config import ConfigError, load_config
+
     try:
         return load_config(path, check_paths=False)  # a missing folder fails that model only
     except ConfigError as error:
@@ -291,6 +409,8 @@ def _config_from_file(path: Path) -> ServerConfig:
 
 def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
     """On uvloop where it exists: MobileNet-V2 over gRPC at 8 clients, 159-160 req/s vs 134-147."""
+    import asyncio
+
     try:
         import uvloop
     except ImportError:  # Windows
@@ -300,14 +420,20 @@ def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
+    from ovms_cli.config.grammar import GrammarError
+    from ovms_cli.config.model_config import model_config_from_cli
+    from ovms_cli.config.problems import ConfigError
+
     try:
-        return (model_config_from_cli(cwd=Path.cwd(), **options),)  # type: ignore[arg-type]
+        return (model_config_from_cli(cwd=Path.cwd(), **options),)
     except (ConfigError, GrammarError) as error:
         _error(str(error))
         raise typer.Exit(1) from error
 
 
 def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
+    from ovms_cli.transports.server import StartupError, run
+
     try:
         _event_loop_run(run(settings, models))
     except StartupError as error:
@@ -315,12 +441,158 @@ def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
         raise typer.Exit(1) from error
 
 
+JsonOutput = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for scripts.")]
+
+
 @app.command("validate-config")
 def validate_config(
     config_file: Annotated[Path, typer.Argument(help="config.json to check.")],
+    json_output: JsonOutput = False,
 ) -> None:
     """Check a config file against the schema and the model repositories; list the models."""
-    raise typer.Exit(validate_config_command(config_file, stdout))
+    from ovms_cli.config.report import validate_config_command, validate_config_json
+
+    if not json_output:
+        raise typer.Exit(validate_config_command(config_file, _stdout()))
+    code, document = validate_config_json(config_file)
+    sys.stdout.write(document)
+    raise typer.Exit(code)
+
+
+RepositoryPath = Annotated[
+    Path,
+    typer.Option(
+        "--model_repository_path",
+        envvar="OVMS_MODEL_REPOSITORY_PATH",
+        help="Folder of model folders.",
+        show_envvar=True,
+    ),
+]
+
+
+@app.command("list-models")
+def list_models(model_repository_path: RepositoryPath, json_output: JsonOutput = False) -> None:
+    """List the servable models (folders with numbered versions) in a repository; also --list_models."""
+    from ovms_cli.cli_list_models import ListingError, as_json, as_text
+    from ovms_cli.cli_list_models import list_models as find_models
+
+    try:
+        models = find_models(model_repository_path)
+    except ListingError as error:
+        _error(str(error))
+        raise typer.Exit(1) from error
+    sys.stdout.write(as_json(model_repository_path, models) if json_output else as_text(models))
+
+
+EDIT = "Config file"
+EditConfigPath = Annotated[
+    Path,
+    typer.Option(
+        "--config_path",
+        envvar="OVMS_MODEL_REPOSITORY_PATH",  # as OVMS: that folder's config.json
+        help="config.json, or the folder holding it, to edit.",
+        rich_help_panel=EDIT,
+    ),
+]
+EditModelName = Annotated[str, typer.Option("--model_name", help="Model name.", rich_help_panel=EDIT)]
+
+
+@app.command("add-to-config")
+def add_to_config(
+    config_path: EditConfigPath,
+    model_name: EditModelName,
+    model_path: Annotated[
+        str | None,
+        typer.Option(
+            "--model_path",
+            help="base_path as written (relative: to the config's folder); default repository/name.",
+            rich_help_panel=EDIT,
+        ),
+    ] = None,
+    model_repository_path: Annotated[
+        str | None,
+        typer.Option(
+            "--model_repository_path",
+            envvar="OVMS_MODEL_REPOSITORY_PATH",
+            help="Without --model_path: base_path is this folder/model_name.",
+            rich_help_panel=EDIT,
+        ),
+    ] = None,
+    batch_size: BatchSize = None,
+    shape: ShapeOpt = None,
+    layout: LayoutOpt = None,
+    model_version_policy: Policy = None,
+    nireq: Nireq = None,
+    target_device: Device = None,
+    plugin_config: PluginConfig = None,
+    stateful: Stateful = False,
+    low_latency_transformation: LowLatency = None,
+    max_sequence_number: MaxSequences = None,
+    idle_sequence_cleanup: IdleCleanup = None,
+    max_batch_size: MaxBatchSize = None,
+    max_batch_delay_us: MaxBatchDelay = None,
+    mean: Mean = None,
+    scale: Scale = None,
+    color_format: ColorFormatOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Add a model to config.json atomically (created if missing); also --add_to_config.
+
+    A running server picks the change up at its next config poll.
+    """
+    from ovms_cli.cli_config_edit import EditError, add_model, config_entry, config_file
+    from ovms_cli.config.model_config import cli_model_options
+
+    if model_path is None and model_repository_path is None:
+        _error("add_to_config needs --model_path or --model_repository_path")
+        raise typer.Exit(EX_USAGE)
+    model_options = _model_options(locals())
+    if _any_given(model_options, STATEFUL_OPTIONS) and not stateful:
+        _error(STATEFUL_OPTIONS_WITHOUT_STATEFUL)
+        raise typer.Exit(EX_USAGE)
+    options = {
+        "name": model_name,
+        "path": model_path if model_path is not None else f"{model_repository_path}/{model_name}",
+        **model_options,
+        "stateful": stateful or None,  # not written when false
+    }
+    _model_from_options(**options)  # the option grammar's errors, named by option
+    config = config_file(config_path)
+    try:
+        entry = config_entry(cli_model_options(**options))  # type: ignore[arg-type]
+        add_model(config, entry)
+    except EditError as error:
+        _error(str(error))
+        raise typer.Exit(1) from error
+    print(f"Added model {model_name} to {config}")
+    _warn_if_missing(config.parent, entry["base_path"])
+
+
+def _warn_if_missing(config_folder: Path, base_path: str) -> None:
+    """A model folder may come later (a pull, a mount), so a missing one is a warning, not an error."""
+    from ovms_cli.repository.source import is_remote
+
+    if not is_remote(base_path) and not (config_folder / base_path).is_dir():
+        _error(
+            f"warning: {config_folder / base_path} is not a directory yet; the model fails to load until it is"
+        )
+
+
+@app.command("remove-from-config")
+def remove_from_config(config_path: EditConfigPath, model_name: EditModelName) -> None:
+    """Remove a model from config.json atomically; also --remove_from_config.
+
+    A running server retires it (state END) at its next config poll.
+    """
+    from ovms_cli.cli_config_edit import EditError, config_file, remove_model
+
+    config = config_file(config_path)
+    try:
+        remove_model(config, model_name)
+    except EditError as error:
+        _error(str(error))
+        raise typer.Exit(1) from error
+    print(f"Removed model {model_name} from {config}")
 
 
 @app.command()
@@ -334,10 +606,11 @@ def demo(
 ) -> None:
     """Build a tiny demo model repository with OpenVINO and serve it."""
     from ovms_cli.demo import write_demo_repository
+    from ovms_cli.transports.server import ServerSettings
 
     config = write_demo_repository(directory)
-    stdout.print(f"Wrote {config}; serving it on gRPC :{port} and REST :{rest_port}")
-    logs.configure(log_level)
+    _stdout().print(f"Wrote {config}; serving it on gRPC :{port} and REST :{rest_port}")
+    _configure_logs(log_level)
     settings = ServerSettings(port=port, rest_port=rest_port)
     _run(settings, _models_from_file(config))
 
@@ -396,7 +669,7 @@ def bench(
         image=image,
         inprocess=inprocess,
     )
-    raise typer.Exit(bench_command(options, as_json=json_output, out=stdout, err=stderr))
+    raise typer.Exit(bench_command(options, as_json=json_output, out=_stdout(), err=_stderr()))
 
 
 @app.command("pull-model")
@@ -421,7 +694,7 @@ def pull_model(
         print("--version and --all-versions exclude each other", file=sys.stderr)
         raise typer.Exit(EX_USAGE)
     try:
-        path = pull(uri, dest, version=model_version, all_versions=all_versions, console=stderr)
+        path = pull(uri, dest, version=model_version, all_versions=all_versions, console=_stderr())
     except RepositoryError as error:
         print(f"pull-model failed: {error}", file=sys.stderr)
         raise typer.Exit(1) from error
@@ -430,21 +703,40 @@ def pull_model(
 
 @app.command()
 def version() -> None:
-    """Print the versions of ovms and of OpenVINO."""
-    import openvino as ov
+    """Print the versions of ovms and of OpenVINO (also ovms --version)."""
+    _print_versions()
 
-    stdout.print(f"OpenVINO Model Server (ovms) {__version__}\nOpenVINO backend {ov.get_version()}")
+
+def _print_versions() -> None:
+    """OVMS's first two --version lines (spec §1.1); its third, the Bazel build flags, has no equivalent."""
+    print(f"OpenVINO Model Server {__version__}\nOpenVINO backend {_openvino_version()}")
+
+
+def _openvino_version() -> str:
+    """The installed openvino package's version, read without importing OpenVINO (slow)."""
+    try:
+        return package_version("openvino")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 CLICK_USAGE_EXIT = 2
 
 
 def main() -> None:
-    """Entry point: usage errors exit 64 (EX_USAGE) as OVMS's do, not click's 2."""
-    if len(sys.argv) == 1:
-        sys.argv.append("--help")
+    """Entry point: OVMS's command line (cli_argv) or subcommands; usage errors exit 64 as OVMS's do."""
+    argv = sys.argv[1:]
+    if "_OVMS_COMPLETE" not in os.environ:  # shell completion reads its words from the environment
+        try:
+            argv = subcommand_form(argv) if argv else ["--help"]
+        except ArgvError as error:
+            _error(str(error))
+            sys.exit(EX_USAGE)
+        if argv == ["version"]:  # at once: building the typer app for it costs a quarter of a second
+            _print_versions()
+            return
     try:
-        app(prog_name="ovms")
+        app(args=argv, prog_name="ovms")
     except SystemExit as done:
         if done.code == CLICK_USAGE_EXIT:
             sys.exit(EX_USAGE)

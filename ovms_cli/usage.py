@@ -1,4 +1,9 @@
-"""Start-up rules on the combination of command-line options (spec §1.4): a broken one exits 64."""
+"""Start-up rules on the combination of command-line options (spec §1.4): a broken one exits 64.
+
+Beyond OVMS's rules: gRPC and REST run on one event loop here, so ``--grpc_workers`` and
+``--rest_workers`` accept 1 only, and grpc.aio has no resource quota for ``--grpc_memory_quota``
+(0, no quota, is accepted).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,10 @@ import re
 from dataclasses import dataclass
 
 EX_USAGE = 64
+STATEFUL_OPTIONS_WITHOUT_STATEFUL = (
+    "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
+    "setting stateful flag for the model."
+)
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 _HOSTNAME = re.compile(
     r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -31,6 +40,9 @@ class UsageOptions:
     log_level: str
     metrics_enable: bool
     metrics_list: str
+    cpu_extension: str | None = None
+    grpc_memory_quota: int | None = None
+    grpc_channel_arguments_problem: str | None = None  # from parse_channel_arguments
 
 
 def usage_error(o: UsageOptions) -> str | None:
@@ -54,8 +66,12 @@ def usage_error(o: UsageOptions) -> str | None:
             f"grpc_workers count should be from 1 to CPU core count : {cores}",
         ),
         (
-            o.rest_workers is not None and not 2 <= o.rest_workers <= 10000,
-            "rest_workers count should be from 2 to 10000",
+            o.grpc_workers != 1,
+            f"grpc_workers: only 1 is supported, gRPC runs on the server's one event loop (got {o.grpc_workers})",
+        ),
+        (
+            o.rest_workers is not None and o.rest_workers != 1,
+            f"rest_workers: only 1 is supported, REST runs on the server's one event loop (got {o.rest_workers})",
         ),
         (
             o.rest_workers is not None and o.rest_port == 0,
@@ -80,15 +96,29 @@ def usage_error(o: UsageOptions) -> str | None:
             "grpc_bind_address has invalid format: proper hostname or IP address expected.",
         ),
         (o.port == o.rest_port, "port and rest_port cannot have the same values"),
-        (o.log_level not in LOG_LEVELS, "log_level should be one of: TRACE, DEBUG, INFO, WARNING, ERROR"),
         (
-            o.stateful_parameters_given and not o.stateful,
-            "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
-            "setting stateful flag for the model.",
+            bool(o.cpu_extension) and not os.path.exists(o.cpu_extension or ""),
+            f"File path provided as an --cpu_extension parameter does not exists in the filesystem: {o.cpu_extension}",
         ),
+        (o.log_level not in LOG_LEVELS, "log_level should be one of: TRACE, DEBUG, INFO, WARNING, ERROR"),
+        (o.stateful_parameters_given and not o.stateful, STATEFUL_OPTIONS_WITHOUT_STATEFUL),
+        (
+            o.grpc_memory_quota not in (None, 0),
+            "grpc_memory_quota: grpc.aio offers no resource quota to apply it to; omit it or pass 0 (no quota)",
+        ),
+        (o.grpc_channel_arguments_problem is not None, o.grpc_channel_arguments_problem or ""),
     ]
     return next((message for broken, message in checks if broken), None)
 
 
 def _valid_address(address: str) -> bool:
     return bool(_IPV4.match(address) or _HOSTNAME.match(address))
+
+
+def preprocessing_usage_error(layout: str | None, **options: str | None) -> str | None:
+    """OVMS's rule (``cli_parser.cpp``): ``--mean``, ``--scale``, ``--color_format`` and ``--precision``
+    need ``--layout``, which says where the channels are."""
+    given = next((name for name, value in options.items() if value is not None), None)
+    if given is None or layout is not None:
+        return None
+    return f"error parsing options - --{given} parameter requires --layout to be set"

@@ -54,6 +54,16 @@ def write_ir(model: ov.Model, base: Path, version: int = 1) -> Path:
     return base
 
 
+def write_onnx(graph: onnx.GraphProto, base: Path, version: int = 1) -> Path:
+    """Check ``graph`` as an opset-13 model and save it as ``base/<version>/model.onnx``."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    folder = base / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    return base
+
+
 def write_onnx_add_mul(base: Path, version: int = 1) -> Path:
     """ONNX: ``sum = a + b`` and ``product = a * b`` on INT32[-1, 3]."""
     a = helper.make_tensor_value_info("a", TensorProto.INT32, ["batch", 3])
@@ -66,12 +76,7 @@ def write_onnx_add_mul(base: Path, version: int = 1) -> Path:
         [a, b],
         [total, product],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(model)
-    folder = base / str(version)
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(folder / "model.onnx"))
-    return base
+    return write_onnx(graph, base, version)
 
 
 def run_in_process(model_dir: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,3 +104,38 @@ def image_nhwc_model() -> ov.Model:
     sums = ops.reduce_sum(x, ops.constant(np.array([1, 2], np.int64)), False)
     sums.output(0).get_tensor().set_names({"channel_sums"})
     return ov.Model([sums], [x], "image_nhwc")
+
+
+def echo_model(shape: list[int], element_type: ov.Type = ov.Type.f32, name: str = "x") -> ov.Model:
+    """``echo = x`` (through an arithmetic no-op, so OpenVINO keeps a real graph) on ``x`` of ``shape``."""
+    x = ops.parameter(shape, element_type, name=name)
+    zero = np.zeros((), element_type.to_dtype())
+    echo = ops.add(x, ops.constant(zero))
+    echo.output(0).get_tensor().set_names({"echo"})
+    return ov.Model([echo], [x], "echo")
+
+
+def write_onnx_channel_conv(
+    base: Path, version: int = 1, names: tuple[str, str] = ("data", "output")
+) -> Path:
+    """ONNX: a 1x1 convolution ``output[c] = (c + 1) * data[c]`` on ``data: FP32[1, 3, h, w]`` (NCHW).
+
+    Every value stays on its own channel and pixel, so the output shows what preprocessing fed in.
+    ``names``: the input's and the output's.
+    """
+    data = helper.make_tensor_value_info(names[0], TensorProto.FLOAT, [1, 3, "height", "width"])
+    output = helper.make_tensor_value_info(names[1], TensorProto.FLOAT, [1, 3, "height", "width"])
+    weights = helper.make_tensor(
+        "weights", TensorProto.FLOAT, [3, 3, 1, 1], np.diag(CHANNEL_GAINS).astype(np.float32).ravel()
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Conv", [names[0], "weights"], [names[1]])],
+        "channel_conv",
+        [data],
+        [output],
+        [weights],
+    )
+    return write_onnx(graph, base, version)
+
+
+CHANNEL_GAINS = np.array([1.0, 2.0, 3.0], np.float32)  # of write_onnx_channel_conv's channels

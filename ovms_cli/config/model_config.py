@@ -24,6 +24,13 @@ from ovms_cli.config.grammar import (
     parse_version_policy,
 )
 from ovms_cli.config.names import name_problem
+from ovms_cli.config.preprocessing import (
+    Preprocessing,
+    parse_color_format,
+    parse_mean,
+    parse_precision,
+    parse_scale,
+)
 from ovms_cli.config.problems import ConfigError, Problem, json_path, schema_problems
 from ovms_cli.config.schema import MODEL_CONFIG_SCHEMA
 from ovms_cli.inference.shapes import Dim
@@ -67,6 +74,7 @@ class ModelConfig:
     low_latency_transformation: bool = False
     max_sequence_number: int = 500
     dynamic_batching: DynamicBatching | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)  # of the single input, at load time
 
     @property
     def is_remote(self) -> bool:
@@ -85,7 +93,15 @@ def model_config_from_dict(obj: Mapping[str, Any], config_dir: Path, json_path: 
     return _parse(obj, config_dir, lambda key: _config_path(json_path, key))
 
 
-def model_config_from_cli(
+def model_config_from_cli(*, cwd: Path, **options: Any) -> ModelConfig:
+    """The single-model-mode configuration from ``cli_model_options``'s keyword arguments.
+
+    Problems are located by option name (``--shape: ...``). Raises ``ConfigError``.
+    """
+    return _parse(cli_model_options(**options), cwd, _cli_option)
+
+
+def cli_model_options(
     *,
     name: str,
     path: str,
@@ -102,11 +118,14 @@ def model_config_from_cli(
     max_sequence_number: int | None = None,
     max_batch_size: int | None = None,
     max_batch_delay_us: int | None = None,
-    cwd: Path,
-) -> ModelConfig:
-    """The single-model-mode configuration; ``None`` means the option was not given.
+    mean: str | None = None,
+    scale: str | None = None,
+    color_format: str | None = None,
+    precision: str | None = None,
+) -> dict[str, Any]:
+    """The model options given on the command line (``None``: not given) under their config.json keys.
 
-    Problems are located by option name (``--shape: ...``). Raises ``ConfigError``.
+    Values keep their command-line spelling: ``shape`` ``"(1,3)"``, ``plugin_config`` a JSON text.
     """
     given = {
         "name": name,
@@ -123,8 +142,12 @@ def model_config_from_cli(
         "low_latency_transformation": low_latency_transformation,
         "max_sequence_number": max_sequence_number,
         "dynamic_batching": _batching_options(max_batch_size, max_batch_delay_us),
+        "mean": mean,
+        "scale": scale,
+        "color_format": color_format,
+        "precision": precision,
     }
-    return _parse({k: v for k, v in given.items() if v is not None}, cwd, _cli_option)
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _batching_options(max_batch_size: int | None, max_delay_us: int | None) -> dict[str, int] | None:
@@ -212,11 +235,26 @@ def _parse(raw: Mapping[str, Any], base_dir: Path, locate: Callable[[str], str])
         low_latency_transformation=raw.get("low_latency_transformation", False),
         max_sequence_number=parser.bounded("max_sequence_number", 500, MAX_SEQUENCE_NUMBER),
         dynamic_batching=_parse_batching(parser),
+        preprocessing=_parse_preprocessing(parser),
     )
     _check_combinations(parser, config)
     if parser.problems:
         raise ConfigError(parser.problems)
     return _without_ignored_batch(config)
+
+
+def _parse_preprocessing(parser: _Parser) -> Preprocessing:
+    preprocessing = Preprocessing(
+        mean=parser.grammar("mean", parse_mean),
+        scale=parser.grammar("scale", parse_scale),
+        color_format=parser.grammar("color_format", parse_color_format),
+        precision=parser.grammar("precision", parse_precision),
+    )
+    counts = preprocessing.per_channel_counts()
+    if len(set(counts.values())) > 1:
+        implied = ", ".join(f"{option} {count}" for option, count in counts.items())
+        parser.report(next(iter(counts)), f"channel counts disagree: {implied}")
+    return preprocessing
 
 
 def _resolve_base_path(parser: _Parser, value: str, base_dir: Path) -> str:

@@ -1,8 +1,13 @@
-"""``ovms validate-config FILE``: every problem of a config.json, or a table of what it would serve."""
+"""``ovms validate-config FILE``: every problem of a config.json, or a table of what it would serve.
+
+``--json`` prints one JSON document instead, for scripts (see ``validation_document``).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -10,16 +15,17 @@ from rich.text import Text
 
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
-from ovms_cli.config.problems import ConfigError
+from ovms_cli.config.problems import ConfigError, Problem
 from ovms_cli.config.server_config import ServerConfig, load_config
 from ovms_cli.inference.shapes import Dim
-from ovms_cli.repository.versions import discover_versions
+from ovms_cli.repository.versions import RepositoryError, discover_versions, version_directories
 
 
 def validate_config_command(path: Path, console: Console) -> int:
     """Print the problems (exit code 1) or the models the file configures (exit code 0)."""
     try:
         config = load_config(path)
+        _check_preprocessing(config)
     except ConfigError as error:
         console.print(Text(f"{path}: {len(error.problems)} problem(s)", style="bold red"), soft_wrap=True)
         for problem in error.problems:
@@ -30,6 +36,73 @@ def validate_config_command(path: Path, console: Console) -> int:
         Text(f"{path}: valid, {_count(len(config.models), 'model')}", style="green"), soft_wrap=True
     )
     return 0
+
+
+def validate_config_json(path: Path) -> tuple[int, str]:
+    """The exit code (0 valid, 1 not) and ``validation_document`` as indented JSON text."""
+    document = validation_document(path)
+    return (0 if document["valid"] else 1), json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def validation_document(path: Path) -> dict[str, Any]:
+    """``{"config_path": str, "valid": bool, "problems": [{"path", "message"}], "models": [...]}``.
+
+    Each model: ``name``, ``base_path``, ``versions`` found (``null`` for a remote base path),
+    ``served_versions`` (the ones the version policy picks), ``policy``, ``target_device`` and
+    ``nireq`` (0: automatic). ``models`` is empty when the file is invalid.
+    """
+    document: dict[str, Any] = {"config_path": str(path), "valid": True, "problems": [], "models": []}
+    try:
+        config = load_config(path)
+        _check_preprocessing(config)
+    except ConfigError as error:
+        document["valid"] = False
+        document["problems"] = [{"path": p.path, "message": p.message} for p in error.problems]
+        return document
+    document["models"] = [_model_document(model) for model in config.models]
+    return document
+
+
+def _model_document(model: ModelConfig) -> dict[str, Any]:
+    found = None if model.is_remote else discover_versions(Path(model.base_path))
+    return {
+        "name": model.name,
+        "base_path": model.base_path,
+        "versions": found,
+        "served_versions": None if found is None else model.version_policy.select(found),
+        "policy": model.version_policy.describe(),
+        "target_device": model.target_device,
+        "nireq": model.nireq,
+    }
+
+
+def _check_preprocessing(config: ServerConfig) -> None:
+    """mean/scale/color_format/precision against the inputs of the versions each policy serves.
+
+    Only for local models that set them: reading a model is the one slow step of this command.
+    """
+    checked = [
+        (index, model)
+        for index, model in enumerate(config.models)
+        if model.preprocessing.configured and not model.is_remote
+    ]
+    if not checked:
+        return
+    import openvino as ov
+
+    from ovms_cli.servables.model_loader import LoadError, prepare_model
+
+    core = ov.Core()
+    problems = []
+    for index, model in checked:
+        folders = version_directories(Path(model.base_path))
+        for version in model.version_policy.select(sorted(folders)):
+            try:
+                prepare_model(core, model, folders[version])
+            except (LoadError, RepositoryError) as error:
+                problems.append(Problem(f"model_config_list[{index}].config (version {version})", str(error)))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _models_table(config: ServerConfig) -> Table:

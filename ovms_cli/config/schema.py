@@ -12,6 +12,8 @@ _STRING: dict[str, Any] = {"type": "string"}
 _BOOLEAN: dict[str, Any] = {"type": "boolean"}
 _DEMULTIPLY_COUNT: dict[str, Any] = {"type": "integer", "minimum": -1, "maximum": 10000}
 _STRING_OR_STRING_MAP: dict[str, Any] = {"type": ["string", "object"], "additionalProperties": _STRING}
+# OVMS reads mean/scale as strings ("[1,2,3]", "0.5"); a JSON number or array says the same
+_NUMBERS: dict[str, Any] = {"type": ["string", "number", "array"], "items": {"type": "number"}, "minItems": 1}
 
 
 def _closed(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +61,10 @@ _MODEL_CONFIG: dict[str, Any] = _closed(
             "type": "object",
             "additionalProperties": {"type": ["string", "boolean", "number"]},
         },
+        "mean": _NUMBERS,
+        "scale": _NUMBERS,
+        "color_format": _STRING,
+        "precision": _STRING,
         "stateful": _BOOLEAN,
         "idle_sequence_cleanup": _BOOLEAN,
         "low_latency_transformation": _BOOLEAN,

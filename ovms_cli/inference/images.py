@@ -1,9 +1,11 @@
 """Encoded images (JPEG, PNG, anything OpenCV reads) into a model's NHWC input (spec §7.2).
 
 Pixels keep OpenCV's channel order (BGR, BGRA) and bit depth and are cast to the input's
-precision without scaling, as OVMS does. Images are resized only where OVMS resizes: the input
-layout is exactly NHWC and no dimension is unbounded. Decoding is CPU work: call
-``decode_images`` from a worker thread.
+precision without scaling, as OVMS does. In OVMS's order (``tensor_conversion.hpp``): the cast
+comes first (``Mat::convertTo``, saturating), then ``cv::resize`` with its default bilinear
+interpolation, so a float model sees interpolated, not rounded, pixels. Images are resized only
+where OVMS resizes: the input layout is exactly NHWC and no dimension is unbounded. Decoding is
+CPU work: call ``decode_images`` from a worker thread.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ IMAGE_PRECISIONS = frozenset(
     for d in (dtypes.FP32, dtypes.FP64, dtypes.FP16, dtypes.I32, dtypes.I16, dtypes.U16, dtypes.I8, dtypes.U8)
 )
 _NHWC = ("N", "H", "W", "C")
+_RESIZE_CARRIERS: dict[type[np.generic], type[np.generic]] = {
+    np.int8: np.float32,
+    np.float16: np.float32,
+    np.int32: np.float64,
+}
 
 
 def accepts_images(spec: TensorSpec) -> bool:
@@ -52,8 +59,21 @@ def decode_images(images: Array, spec: TensorSpec) -> Array:
     _check_channels(decoded, spec.shape[3], spec.name)
     height = _target(spec.shape[1], decoded[0].shape[0])
     width = _target(spec.shape[2], decoded[0].shape[1])
-    sized = _sized(decoded, height, width, resizes(spec), spec.name)
-    return np.stack(sized).astype(spec.dtype.numpy, copy=False)
+    converted = [convert_precision(image, spec.dtype.numpy) for image in decoded]
+    return np.stack(_sized(converted, height, width, resizes(spec), spec.name))
+
+
+def convert_precision(image: Array, dtype: np.dtype[np.generic]) -> Array:
+    """OpenCV's ``Mat::convertTo`` without scaling: integers saturate (200 → 127 in int8, not -56)
+    and floats round to the nearest integer."""
+    if image.dtype == dtype:
+        return image
+    if dtype.kind not in "iu":
+        return image.astype(dtype)
+    limits = np.iinfo(dtype.type)  # type: ignore[type-var]
+    wide = np.rint(image.astype(np.float64)) if image.dtype.kind == "f" else image.astype(np.int64)
+    clipped: Array = np.clip(wide, limits.min, limits.max).astype(dtype)
+    return clipped
 
 
 def _check_request(images: Array, spec: TensorSpec) -> None:
@@ -105,13 +125,27 @@ def _target(dim: Dim, size: int) -> int:
     return min(max(size, dim.min), dim.max)
 
 
+def resize(image: Array, height: int, width: int) -> Array:
+    """``cv::resize``, bilinear, in the image's own precision as OVMS does.
+
+    OpenCV cannot interpolate int8, int32 or float16 (OVMS fails there); those go through the
+    float type that holds them exactly and are cast back as ``convert_precision`` casts.
+    """
+    carrier = _RESIZE_CARRIERS.get(image.dtype.type)
+    if carrier is None:
+        resized: Array = cv2.resize(image, (width, height))  # type: ignore[arg-type]
+        return resized
+    wide: Array = cv2.resize(image.astype(carrier), (width, height))  # type: ignore[arg-type]
+    return convert_precision(wide, image.dtype)
+
+
 def _sized(images: Sequence[Array], height: int, width: int, may_resize: bool, name: str) -> list[Array]:
     out = []
     for index, image in enumerate(images):
         if image.shape[:2] == (height, width):
             out.append(image)
         elif may_resize:
-            resized: Array = cv2.resize(image, (width, height))  # type: ignore[arg-type]
+            resized = resize(image, height, width)
             out.append(resized[:, :, np.newaxis] if resized.ndim == 2 else resized)
         else:
             raise InvalidInput(

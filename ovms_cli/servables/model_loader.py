@@ -15,9 +15,11 @@ import openvino as ov
 
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.config.preprocessing import Preprocessing
 from ovms_cli.inference import dtypes, openvino_messages
 from ovms_cli.inference.batcher import Batcher, run_alone
 from ovms_cli.inference.infer_queue import InferQueue
+from ovms_cli.inference.preprocessing import PreprocessingError, add_preprocessing, check_input
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
@@ -59,18 +61,7 @@ class LoadedModel:
 
 
 def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> LoadedModel:
-    model_file = find_model_file(version_dir)
-    try:
-        model = runtime.core.read_model(str(model_file))
-    except RuntimeError as error:
-        raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
-    try:
-        mapping = read_mapping(version_dir)
-        in_names = public_names([_port_name(p) for p in model.inputs], mapping["inputs"], "input")
-        out_names = public_names([_port_name(p) for p in model.outputs], mapping["outputs"], "output")
-    except MappingError as error:
-        raise LoadError(str(error)) from error
-    model = _apply_layouts(model, config, in_names, out_names)
+    model, in_names, out_names = prepare_model(runtime.core, config, version_dir)
     batch_indices = [_batch_index(p) for p in model.inputs]
     _reshape(model, config, in_names, batch_indices)
     if config.dynamic_batching is not None:
@@ -102,6 +93,28 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
             batcher.lane = lane
     by_name = tuple(inputs[name] for name in sorted(inputs))
     return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher, lane, by_name)
+
+
+def prepare_model(
+    core: ov.Core, config: ModelConfig, version_dir: Path
+) -> tuple[ov.Model, list[str], list[str]]:
+    """Read a version's model and apply its layouts and preprocessing (spec §3.7 steps 1-4).
+
+    Returns the model and its public input and output names (``mapping_config.json`` applied).
+    Raises ``LoadError``, and ``RepositoryError`` when the folder holds no model file.
+    """
+    model_file = find_model_file(version_dir)
+    try:
+        model = core.read_model(str(model_file))
+    except RuntimeError as error:
+        raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
+    try:
+        mapping = read_mapping(version_dir)
+        in_names = public_names([_port_name(p) for p in model.inputs], mapping["inputs"], "input")
+        out_names = public_names([_port_name(p) for p in model.outputs], mapping["outputs"], "output")
+    except MappingError as error:
+        raise LoadError(str(error)) from error
+    return _apply_layouts_and_preprocessing(model, config, in_names, out_names), in_names, out_names
 
 
 def default_nireq(compiled: ov.CompiledModel) -> int:
@@ -184,14 +197,18 @@ def _layouts_for(config: ModelConfig, names: list[str], kind: str) -> dict[str, 
     return {k: v for k, v in layout.items() if k in names}
 
 
-def _apply_layouts(model: ov.Model, config: ModelConfig, ins: list[str], outs: list[str]) -> ov.Model:
+def _apply_layouts_and_preprocessing(
+    model: ov.Model, config: ModelConfig, ins: list[str], outs: list[str]
+) -> ov.Model:
+    """Layouts (spec §2.3.2), then the single input's preprocessing, in one PrePostProcessor as OVMS does."""
     in_layouts = _layouts_for(config, ins, "input")
     out_layouts = _layouts_for(config, outs, "output")
     if isinstance(config.layout, dict):
         unknown = set(config.layout) - set(ins) - set(outs)
         if unknown:
             raise LoadError(f"Layout from config not found in model: {sorted(unknown)}")
-    if not in_layouts and not out_layouts:
+    preprocessing = config.preprocessing
+    if not in_layouts and not out_layouts and not preprocessing.configured:
         return model
     ppp = ov.preprocess.PrePostProcessor(model)
     for index, name in enumerate(ins):
@@ -206,10 +223,44 @@ def _apply_layouts(model: ov.Model, config: ModelConfig, ins: list[str], outs: l
             port_out = ppp.output(index)
             port_out.model().set_layout(ov.Layout(source or target))
             port_out.tensor().set_layout(ov.Layout(target))
+    if preprocessing.configured:
+        _check_preprocessing(model, preprocessing, ins, in_layouts)
+        add_preprocessing(ppp.input(0), preprocessing)
     try:
         return ppp.build()
     except RuntimeError as error:
+        if preprocessing.configured:
+            raise LoadError(
+                f"Cannot apply preprocessing ({preprocessing.describe()}): {_first_line(error)}"
+            ) from error
         raise LoadError(f"Layout incompatible with given shape: {_first_line(error)}") from error
+
+
+def _check_preprocessing(
+    model: ov.Model, preprocessing: Preprocessing, ins: list[str], in_layouts: Mapping[str, str]
+) -> None:
+    """OVMS applies mean/scale/color_format/precision to the only input of a model."""
+    if len(ins) != 1:
+        raise LoadError(
+            f"mean, scale, color_format and precision apply to a model with one input; this one has {len(ins)}"
+        )
+    port = model.inputs[0]
+    configured = in_layouts.get(ins[0], "")
+    layout = configured.partition(":")[2] or configured or _layout_text(port)
+    shape = port.get_partial_shape()
+    channels = None
+    if (
+        "C" in layout
+        and "." not in layout
+        and shape.rank.is_static
+        and shape.rank.get_length() == len(layout)
+    ):
+        dim = shape[layout.index("C")]
+        channels = dim.get_length() if dim.is_static else None
+    try:
+        check_input(preprocessing, ins[0], port.get_element_type(), channels, layout)
+    except PreprocessingError as error:
+        raise LoadError(str(error)) from error
 
 
 def _batch_index(port: ov.Output) -> int | None:

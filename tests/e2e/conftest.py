@@ -57,9 +57,13 @@ class ServerProcess:
         return self.process.wait(timeout=30)
 
 
-def start_server(args: list[str], log: Path, *, rest: bool = True, wait_ready: bool = True) -> ServerProcess:
+def start_server(
+    args: list[str], log: Path, *, rest: bool = True, wait_ready: bool = True, subcommand: bool = True
+) -> ServerProcess:
+    """``ovms serve ARGS``, or with ``subcommand=False`` OVMS's own ``ovms ARGS``."""
     grpc_port, rest_port = free_port(), free_port()
-    command = [sys.executable, "-m", "ovms_cli", "serve", *args, "--port", str(grpc_port)]
+    serve = ["serve"] if subcommand else []
+    command = [sys.executable, "-m", "ovms_cli", *serve, *args, "--port", str(grpc_port)]
     if rest:
         command += ["--rest_port", str(rest_port)]
     with log.open("wb") as sink:
@@ -126,9 +130,11 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start extra servers (``start_server``'s arguments); each is stopped when the test ends."""
     started: list[ServerProcess] = []
 
-    def spawn(args: list[str], *, rest: bool = True, wait_ready: bool = True) -> ServerProcess:
+    def spawn(
+        args: list[str], *, rest: bool = True, wait_ready: bool = True, subcommand: bool = True
+    ) -> ServerProcess:
         log = tmp_path / f"ovms-{len(started)}.log"
-        running = start_server(args, log, rest=rest, wait_ready=wait_ready)
+        running = start_server(args, log, rest=rest, wait_ready=wait_ready, subcommand=subcommand)
         started.append(running)
         return running
 

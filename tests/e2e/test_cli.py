@@ -123,12 +123,34 @@ USAGE_CASES = {
         ["--config_path", "{config}", "--model_version_policy", '{"all": {}}'],
         "Model parameters in CLI are exclusive with the config file",
     ),
-    "rest_workers out of range": (
-        ["--config_path", "{config}", "--rest_port", "8001", "--rest_workers", "1"],
-        "rest_workers count should be from 2 to 10000",
+    "rest_workers beyond the one event loop": (
+        ["--config_path", "{config}", "--rest_port", "8001", "--rest_workers", "4"],
+        "rest_workers: only 1 is supported, REST runs on the server's one event loop (got 4)",
+    ),
+    "grpc_workers beyond the one event loop": (
+        ["--config_path", "{config}", "--grpc_workers", "2"],
+        "grpc_workers: only 1 is supported, gRPC runs on the server's one event loop (got 2)",
+    ),
+    "grpc_memory_quota": (
+        ["--config_path", "{config}", "--grpc_memory_quota", "2147483648"],
+        "grpc_memory_quota: grpc.aio offers no resource quota to apply it to; omit it or pass 0 (no quota)",
+    ),
+    "grpc_channel_arguments not key=value": (
+        ["--config_path", "{config}", "--grpc_channel_arguments", "grpc.max_connection_age_ms"],
+        "Grpc channel arguments passed in wrong format: 'grpc.max_connection_age_ms' is not key=value",
+    ),
+    "grpc_channel_arguments not a gRPC key": (
+        ["--config_path", "{config}", "--grpc_channel_arguments", "max_connection_age_ms=2000"],
+        "Grpc channel arguments passed in wrong format: 'max_connection_age_ms' is not a gRPC channel "
+        "argument (they are named grpc.*)",
+    ),
+    "cpu_extension that does not exist": (
+        ["--config_path", "{config}", "--cpu_extension", "{repository}/no-such-library.so"],
+        "File path provided as an --cpu_extension parameter does not exists in the filesystem: "
+        "{repository}/no-such-library.so",
     ),
     "rest_workers without rest_port": (
-        ["--config_path", "{config}", "--rest_workers", "4"],
+        ["--config_path", "{config}", "--rest_workers", "1"],
         "rest_workers is set but rest_port is not set. rest_port is required to start rest servers",
     ),
     "port out of range": (
@@ -181,7 +203,7 @@ def test_usage_error_exits_64_with_the_ovms_message(repository: Path, config: st
     args = [arg.replace("{config}", config).replace("{repository}", str(repository)) for arg in template]
     result = ovms("serve", *args)
     assert result.returncode == EX_USAGE, (result.stdout, result.stderr)
-    assert result.stderr.strip() == message
+    assert result.stderr.strip() == message.replace("{repository}", str(repository))
     assert result.stdout == ""
 
 

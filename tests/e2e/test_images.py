@@ -42,7 +42,7 @@ def _expected_nchw(repository: Path, images: list[bytes]) -> dict[str, np.ndarra
 
 def _expected_nhwc_resized(repository: Path, images: list[bytes]) -> dict[str, np.ndarray]:
     decoded = [cv2.imdecode(np.frombuffer(i, np.uint8), cv2.IMREAD_UNCHANGED) for i in images]
-    resized = np.stack([cv2.resize(d, (16, 16)) for d in decoded]).astype(np.float32)
+    resized = np.stack([cv2.resize(d.astype(np.float32), (16, 16)) for d in decoded])  # cast, then resize
     return run_in_process(repository / "image_nhwc" / "1", {"image": resized})
 
 

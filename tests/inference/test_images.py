@@ -104,3 +104,50 @@ def test_which_layouts_take_images_and_which_resize() -> None:
     assert accepts_images(_spec(fixed, "")) and not resizes(_spec(fixed, ""))
     assert not accepts_images(_spec(fixed, "NCHW"))
     assert not resizes(_spec((Dim.any(), F(6), F(5), F(3)), "NHWC"))
+
+
+def _sample_jpeg() -> bytes:
+    """A 13x11 gradient with a disc: enough detail that bilinear weights fall between pixels."""
+    rows, cols = np.mgrid[0:13, 0:11]
+    image = np.stack([rows * 19, cols * 23, (rows * cols) % 256], axis=-1).astype(np.uint8)
+    cv2.circle(image, (5, 6), 3, (250, 10, 120), -1)
+    return _encode(image, ".jpg")
+
+
+def test_images_are_cast_to_the_precision_before_they_are_resized() -> None:
+    """OVMS's order (tensor_conversion.hpp): convertTo, then cv::resize; an FP32 [1,8,8,3] input
+    therefore gets interpolated, non-integer values, not rounded uint8 ones."""
+    jpeg = _sample_jpeg()
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+    ovms_rule = cv2.resize(decoded.astype(np.float32), (8, 8))
+    out = decode_images(_batch(jpeg), _spec((F(1), F(8), F(8), F(3))))
+    np.testing.assert_array_equal(out[0], ovms_rule)
+    resized_first = cv2.resize(decoded, (8, 8)).astype(np.float32)
+    assert np.abs(out[0] - resized_first).max() > 0.25  # the other order is measurably different
+    assert not np.array_equal(out[0], np.rint(out[0]))
+
+
+def test_uint8_inputs_are_resized_in_uint8() -> None:
+    jpeg = _sample_jpeg()
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+    out = decode_images(_batch(jpeg), _spec((F(1), F(8), F(8), F(3)), dtype=dtypes.U8))
+    np.testing.assert_array_equal(out[0], cv2.resize(decoded, (8, 8)))
+
+
+def test_casts_saturate_as_opencv_convert_to_does() -> None:
+    bright = np.full((6, 5, 3), 200, np.uint8)
+    out = decode_images(_batch(_encode(bright)), _spec((F(1), F(6), F(5), F(3)), dtype=dtypes.I8))
+    assert out.dtype == np.int8
+    np.testing.assert_array_equal(out[0], np.full((6, 5, 3), 127, np.int8))
+
+
+@pytest.mark.parametrize("dtype", [dtypes.I8, dtypes.I32, dtypes.FP16])
+def test_precisions_opencv_cannot_interpolate_are_resized_through_float(dtype: dtypes.DType) -> None:
+    jpeg = _sample_jpeg()
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+    cast = np.clip(decoded, -128, 127) if dtype is dtypes.I8 else decoded
+    through_float = cv2.resize(cast.astype(np.float64), (8, 8))
+    out = decode_images(_batch(jpeg), _spec((F(1), F(8), F(8), F(3)), dtype=dtype))
+    assert out.dtype == dtype.numpy
+    expected = through_float if dtype is dtypes.FP16 else np.rint(through_float)
+    np.testing.assert_allclose(out[0].astype(np.float64), expected, atol=0.1 if dtype is dtypes.FP16 else 1.0)
