@@ -85,3 +85,15 @@ def test_a_name_with_spaces_percent_and_unicode_is_reached_over_both_rest_apis(
     assert client.get_model_metadata(name)["name"] == name
     status = httpx.get(f"http://{server.rest_url}/v1/models/{quote(name, safe='')}", timeout=5)
     assert status.json()["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_add_to_config_refuses_an_unreachable_model_name(tmp_path: Path, repository: Path) -> None:
+    path = _config(tmp_path / "config.json", ["affine"], repository / "affine")
+    before = path.read_bytes()
+    result = ovms(
+        "--add_to_config", "--config_path", str(path), "--model_name", "org/add",
+        "--model_path", str(repository / "affine"),
+    )  # fmt: skip
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert '--model_name: must not contain "/"' in result.stderr
+    assert path.read_bytes() == before
