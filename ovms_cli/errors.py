@@ -14,6 +14,7 @@ an error response by hand::
     ├── ResourceExhausted              413  RESOURCE_EXHAUSTED
     ├── UnsupportedMediaType           415  UNIMPLEMENTED
     ├── Unimplemented                  501  UNIMPLEMENTED
+    ├── Aborted                        204  ABORTED
     └── InternalError                  500  INTERNAL
 
 Messages follow OVMS's texts (spec Appendix A) with details after `` - ``.
@@ -84,6 +85,13 @@ class UnsupportedMediaType(ServingError):
 class Unimplemented(ServingError):
     http_status = 501
     grpc_code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class Aborted(ServingError):
+    """OVMS's answer when a dynamic demultiplexer produced no branches (spec §8.3): no content."""
+
+    http_status = 204
+    grpc_code = grpc.StatusCode.ABORTED
 
 
 class InternalError(ServingError):

@@ -47,6 +47,22 @@ def reshape_by_input_model() -> ov.Model:
     return ov.Model([y], [x, s], "reshape_by_input")
 
 
+def log_model() -> ov.Model:
+    """``y = log(x)`` on ``x: FP32[-1]``: NaN for negative inputs, -Inf for zero."""
+    x = ops.parameter([-1], ov.Type.f32, name="x")
+    y = ops.log(x)
+    y.output(0).get_tensor().set_names({"y"})
+    return ov.Model([y], [x], "log")
+
+
+def widen_u8_model() -> ov.Model:
+    """``wide = int32(small)`` on ``small: U8[-1]``: any value a UINT8 holds comes back unchanged."""
+    x = ops.parameter([-1], ov.Type.u8, name="small")
+    wide = ops.convert(x, ov.Type.i32)
+    wide.output(0).get_tensor().set_names({"wide"})
+    return ov.Model([wide], [x], "widen_u8")
+
+
 def write_ir(model: ov.Model, base: Path, version: int = 1) -> Path:
     folder = base / str(version)
     folder.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import openvino as ov
 
-from ovms_cli.errors import InternalError
+from ovms_cli.errors import InternalError, InvalidInput, ServingError
 from ovms_cli.inference import openvino_messages
 from ovms_cli.inference.request import Array
 
@@ -35,6 +35,7 @@ Outputs = dict[str, Array]
 _Userdata = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outputs]", ov.InferRequest, Mapping[int, Array]]
 
 
+INPUTS_DO_NOT_FIT = "Invalid input shape or value for the model"
 WATCHDOG_INTERVAL_S = 0.1
 _NUMERIC = frozenset("biuf")  # numpy kinds: bool, int, uint, float
 _NO_INPUTS: dict[int, ov.Tensor] = {}
@@ -143,18 +144,16 @@ class InferQueue:
                     request.wait_for(0)
                 except RuntimeError as error:
                     if self._running.get(key, (None, None))[1] is future:
-                        self._finish(
-                            request, future, InternalError("Internal inference error", _reason(error))
-                        )
+                        self._finish(request, future, _failure(error))
 
     def _finish(
-        self, request: ov.InferRequest, future: asyncio.Future[Outputs], result: Outputs | InternalError
+        self, request: ov.InferRequest, future: asyncio.Future[Outputs], result: Outputs | ServingError
     ) -> None:
         del self._running[id(request)]
         self.release(request)
         if future.done():
             return
-        if isinstance(result, InternalError):
+        if isinstance(result, ServingError):
             future.set_exception(result)
         else:
             future.set_result(result)
@@ -185,6 +184,13 @@ def _writeable(array: Array) -> Array:
     if array.flags.writeable and array.flags.c_contiguous:
         return array
     return np.array(array, order="C")  # OpenVINO shares only writeable, C-ordered memory
+
+
+def _failure(error: RuntimeError) -> ServingError:
+    """An inference that failed once started: the request's fault when its inputs did not fit the model."""
+    if openvino_messages.is_shape_inference_failure(error):
+        return InvalidInput(INPUTS_DO_NOT_FIT, _reason(error))
+    return InternalError("Internal inference error", _reason(error))
 
 
 def _reason(error: RuntimeError) -> str:

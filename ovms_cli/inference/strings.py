@@ -13,7 +13,9 @@ from ovms_cli.errors import InvalidInput
 from ovms_cli.inference.request import Array
 
 MAX_BYTES = 1 << 30
+MAX_EXCEEDED = "Maximum 2D array after string conversion exceeded 1GB"
 STRING_OUTPUT_SUFFIX = "_string"
+_POINTER_BYTES = np.dtype(object).itemsize
 
 
 def as_bytes(element: object) -> bytes:
@@ -33,12 +35,22 @@ def strings_to_u8_2d(strings: Array, name: str) -> Array:
         raise InvalidInput("Invalid input batch size", f"Expected: > 0; Actual: 0; input name: {name}")
     width = max(len(s) for s in items) + 1
     if len(items) * width > MAX_BYTES:
-        raise InvalidInput("Maximum 2D array after string conversion exceeded 1GB", f"input name: {name}")
+        raise InvalidInput(MAX_EXCEEDED, f"input name: {name}")
     padded = b"".join(s.ljust(width, b"\0") for s in items)
     return np.frombuffer(padded, dtype=np.uint8).reshape(len(items), width)
 
 
-def u8_2d_to_strings(array: Array) -> Array:
-    out = np.empty(array.shape[0], dtype=object)
+def u8_2d_to_strings(array: Array, name: str) -> Array:
+    """One ``bytes`` per row of a U8 ``[N, W]`` output; ``InvalidInput`` past 1 GB of string objects.
+
+    A request can make N huge at no cost (an echo of a ``[2**40, 0]`` U8 input carries no data), so
+    the rows are bounded as the strings of an input are (spec §7.5's 1 GB), before any array is made.
+    """
+    rows, width = array.shape
+    if rows * _POINTER_BYTES > MAX_BYTES:
+        raise InvalidInput(MAX_EXCEEDED, f"{rows} strings; output name: {name}")
+    if width == 0:
+        return np.full(rows, b"", dtype=object)
+    out = np.empty(rows, dtype=object)
     out[:] = [row.tobytes().split(b"\0", 1)[0] for row in array]
     return out

@@ -12,18 +12,17 @@ from ovms_cli.inference import dtypes
 from ovms_cli.inference.dtypes import DType
 from ovms_cli.inference.request import Array, Parameter
 from ovms_cli.inference.strings import as_bytes
+from ovms_cli.protocol import typed_values
 from ovms_cli.protocol.bytes_tensor import decode_bytes_tensor, encode_bytes_tensor
+from ovms_cli.protocol.tensor_shape import check_extent
 
 INVALID_CONTENT_SIZE = "Invalid content size of tensor proto"
 INVALID_VALUE_COUNT = "Invalid number of values in tensor proto container"
-INVALID_CONTENT = "Could not parse input content. Not valid ndarray detected"
+INVALID_CONTENT = typed_values.INVALID_CONTENT
 UNSUPPORTED_PRECISION = "Could not parse input content. Unsupported data precision detected"
 INVALID_PARAMETERS = "Could not parse request parameters"
 
 _MAX_VERSION = 2**63 - 1
-# Which kinds of parsed values each target kind accepts: JSON integers are valid floats, nothing else mixes.
-_ACCEPTED_KINDS = {"f": "iuf", "i": "iu", "u": "iu", "b": "b"}
-_KIND_NAMES = {"f": "numbers", "i": "integers", "u": "integers", "b": "booleans"}
 _UNSUPPORTED_TENSOR_PARAMETERS = {
     "shared_memory_region": "shared memory",
     "classification": "classification",
@@ -37,11 +36,12 @@ def dtype_for(datatype: str, name: str) -> DType:
     return dtype
 
 
-def check_shape(name: str, dims: object) -> tuple[int, ...]:
-    """``dims`` as a shape, when it is a sequence of non-negative integers."""
+def check_shape(name: str, dims: object, dtype: DType) -> tuple[int, ...]:
+    """``dims`` as a shape, when it is a sequence of non-negative integers numpy can hold (``check_extent``)."""
     if isinstance(dims, Sequence) and not isinstance(dims, str):
         shape = tuple(dims)
         if all(type(d) is int and d >= 0 for d in shape):
+            check_extent(name, shape, dtype.numpy.itemsize)
             return shape
     raise InvalidInput(f'input "{name}": "shape" must be a list of non-negative integers, got {dims!r}')
 
@@ -103,45 +103,7 @@ def _sized(name: str, flat: Array, count: int, shape: Sequence[int]) -> Array:
 
 
 def _numbers(name: str, dtype: DType, values: Collection[object]) -> Array:
-    try:
-        parsed = np.asarray(values)
-    except (ValueError, TypeError, OverflowError) as error:
-        raise InvalidInput(INVALID_CONTENT, f"{error}; input name: {name}") from None
-    kind = dtype.numpy.kind
-    if parsed.size == 0:
-        return parsed.astype(dtype.numpy).ravel()
-    if kind in "iu" and parsed.dtype.kind in "fO":
-        return _exact_integers(name, dtype, values)
-    if parsed.dtype.kind not in _ACCEPTED_KINDS[kind]:
-        raise _kind_error(name, dtype)
-    if kind in "iu":
-        _check_range(name, dtype, int(parsed.min()), int(parsed.max()))
-    with np.errstate(over="ignore"):
-        return parsed.astype(dtype.numpy, copy=False).ravel()
-
-
-def _exact_integers(name: str, dtype: DType, values: Collection[object]) -> Array:
-    """Integers numpy could not type at once: beyond int64 mixed with others, or not integers at all."""
-    flat = np.asarray(values, dtype=np.object_).ravel().tolist()
-    if not all(type(value) is int for value in flat):
-        raise _kind_error(name, dtype)
-    _check_range(name, dtype, min(flat), max(flat))
-    return np.array(flat, dtype=dtype.numpy)
-
-
-def _kind_error(name: str, dtype: DType) -> InvalidInput:
-    what = _KIND_NAMES[dtype.numpy.kind]
-    return InvalidInput(INVALID_CONTENT, f"{dtype.kserve} data must be {what}; input name: {name}")
-
-
-def _check_range(name: str, dtype: DType, low: int, high: int) -> None:
-    info = np.iinfo(dtype.numpy.name)
-    if low < info.min or high > info.max:
-        bad = low if low < info.min else high
-        raise InvalidInput(
-            INVALID_CONTENT,
-            f"value {bad} is out of range for {dtype.kserve} [{info.min}, {info.max}]; input name: {name}",
-        )
+    return typed_values.array_of(name, dtype, values, INVALID_CONTENT).ravel()
 
 
 def _strings(name: str, values: Collection[object]) -> Array:

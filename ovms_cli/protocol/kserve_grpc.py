@@ -58,7 +58,7 @@ def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
     inputs: dict[str, Array] = {}
     for index, tensor in enumerate(msg.inputs):
         kserve.check_tensor_parameters("input", tensor.name, tensor.parameters)
-        shape = kserve.check_shape(tensor.name, tensor.shape)
+        shape = kserve.check_shape(tensor.name, tensor.shape, kserve.dtype_for(tensor.datatype, tensor.name))
         if raw:
             array = kserve.tensor_from_raw(tensor.name, tensor.datatype, shape, raw[index])
         else:
@@ -94,6 +94,13 @@ def _contents(tensor: ModelInferRequest.InferInputTensor) -> Collection[object]:
     field = _CONTENTS_FIELD.get(tensor.datatype)
     if field is None:
         return ()
+    for descriptor, _ in tensor.contents.ListFields():
+        if descriptor.name != field:
+            raise InvalidInput(
+                kserve.INVALID_CONTENT,
+                f"{tensor.datatype} values belong in contents.{field}, got values in contents.{descriptor.name}; "
+                f"input name: {tensor.name}",
+            )
     values: Collection[object] = getattr(tensor.contents, field)
     return values
 

@@ -12,19 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ovms_cli.errors import InvalidInput
 from ovms_cli.inference import dtypes
 from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
-from ovms_cli.protocol import kserve
+from ovms_cli.protocol import json_numbers, kserve
 from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BUFFER_EXCEEDED = "Received buffer size is smaller than binary_data_size parameter indicates"
 MISSING_INPUTS = "Invalid JSON structure, missing inputs"
-
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ def _json_length(header_length: str | None, body_length: int) -> int:
 
 def _load(data: memoryview) -> dict[str, Any]:
     try:
-        doc = orjson.loads(data)
+        doc = json_numbers.loads(data)
     except orjson.JSONDecodeError as error:
         raise InvalidInput("Request body is not valid JSON", str(error)) from None
     if not isinstance(doc, dict):
@@ -182,10 +181,10 @@ def _input(index: int, tensor: object, tail: _Tail, only: bool) -> tuple[str, Ar
     name = tensor.get("name")
     if not isinstance(name, str):
         raise InvalidInput(f'input {index}: "name" must be a string')
-    shape = kserve.check_shape(name, tensor.get("shape"))
     datatype = tensor.get("datatype")
     if not isinstance(datatype, str):
         raise InvalidInput(f'input "{name}": "datatype" must be a string')
+    shape = kserve.check_shape(name, tensor.get("shape"), kserve.dtype_for(datatype, name))
     params = _object(tensor.get("parameters"), f'input "{name}": "parameters"')
     kserve.check_tensor_parameters("input", name, params)
     data = tensor.get("data")
@@ -229,6 +228,7 @@ def _implicit_binary_input(
 
 def encode_infer_response(resp: InferenceResponse, fmt: OutputFormat) -> tuple[bytes, dict[str, str]]:
     outputs: list[dict[str, object]] = []
+    values: list[Array] = []
     chunks: list[bytes | memoryview] = []
     for name, array in resp.outputs.items():
         entry: dict[str, object] = {
@@ -241,9 +241,12 @@ def encode_infer_response(resp: InferenceResponse, fmt: OutputFormat) -> tuple[b
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = kserve.json_values(name, array)
+            data = kserve.json_values(name, array)
+            if isinstance(data, np.ndarray):
+                values.append(data)
+            entry["data"] = data
         outputs.append(entry)
-    header = orjson.dumps(_response_document(resp, outputs), option=_JSON_OPTIONS)
+    header = json_numbers.dumps(_response_document(resp, outputs), values)
     if not chunks:
         return header, {"Content-Type": "application/json"}
     headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(header))}

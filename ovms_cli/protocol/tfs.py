@@ -35,6 +35,8 @@ from ovms_cli.inference import dtypes
 from ovms_cli.inference.dtypes import DType
 from ovms_cli.inference.request import Array
 from ovms_cli.inference.strings import as_bytes
+from ovms_cli.protocol.tensor_shape import check_extent
+from ovms_cli.protocol.typed_values import check_range
 from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
 from ovms_cli.servables.states import VersionStatus
 
@@ -46,6 +48,11 @@ SIGNATURE_DEF_MAP_URL = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
 MODEL_SPEC_MISSING = "model_spec missing in request"
 INVALID_CONTENT_SIZE = "Invalid content size of tensor proto"
 INVALID_VALUE_COUNT = "Invalid number of values in tensor proto container"
+INVALID_SHAPE = "Invalid input shape"
+INVALID_CONTENT = "Invalid content of tensor proto"
+
+# TensorProto fields that describe a tensor rather than hold its values.
+_HEADER_FIELDS = frozenset({"dtype", "tensor_shape", "version_number"})
 
 Request = PredictRequest | GetModelMetadataRequest | GetModelStatusRequest
 
@@ -117,25 +124,32 @@ def _type_name(tf_type: int) -> str:
     return name
 
 
-def shape_of(name: str, shape: TensorShapeProto) -> tuple[int, ...]:
+def shape_of(name: str, shape: TensorShapeProto, dtype: DType) -> tuple[int, ...]:
+    """The dims of ``shape``, non-negative and few and small enough for numpy (``check_extent``)."""
     dims = tuple(int(dim.size) for dim in shape.dim)
     if any(d < 0 for d in dims):
         raise InvalidInput(
-            "Invalid input shape",
+            INVALID_SHAPE,
             f"Negative dimension size is not acceptable: ({','.join(map(str, dims))}); input name: {name}",
         )
+    if shape.unknown_rank:
+        raise InvalidInput(
+            INVALID_SHAPE, f"a request tensor's rank must be known (unknown_rank is set); input name: {name}"
+        )
+    check_extent(name, dims, dtype.numpy.itemsize)
     return dims
 
 
 def tensor_to_array(name: str, tensor: TensorProto) -> Array:
     """A request tensor as numpy: a view of ``tensor_content``'s bytes, else read from its typed field."""
     dtype = dtype_of(tensor.dtype, name)
-    shape = shape_of(name, tensor.tensor_shape)
+    shape = shape_of(name, tensor.tensor_shape, dtype)
     count = math.prod(shape)
     content: bytes = tensor.tensor_content
+    field = _VALUE_FIELD[dtype]
+    _check_value_fields(name, dtype, tensor, field)
     if content and dtype is not dtypes.STRING:
         return _from_content(name, dtype, shape, count, content)
-    field = _VALUE_FIELD[dtype]
     values = getattr(tensor, field)
     if len(values) != count:
         raise InvalidInput(
@@ -144,7 +158,26 @@ def tensor_to_array(name: str, tensor: TensorProto) -> Array:
         )
     if dtype is dtypes.STRING:
         return bytes_array(values).reshape(shape)
-    return _from_values(dtype, field, values, count).reshape(shape)
+    return _from_values(name, dtype, field, values, count).reshape(shape)
+
+
+def _check_value_fields(name: str, dtype: DType, tensor: TensorProto, field: str) -> None:
+    """Values in a field this dtype does not read would be silently dropped: refuse them."""
+    for descriptor, _ in tensor.ListFields():
+        if descriptor.name in _HEADER_FIELDS or descriptor.name == field:
+            continue
+        if descriptor.name == "tensor_content" and dtype is not dtypes.STRING:
+            if getattr(tensor, field):
+                raise InvalidInput(
+                    INVALID_CONTENT,
+                    f"values in both tensor_content and {field}; send one of them; input name: {name}",
+                )
+            continue
+        where = field if dtype is dtypes.STRING else f"tensor_content or {field}"
+        raise InvalidInput(
+            INVALID_CONTENT,
+            f"{_TF_NAMES[dtype]} values belong in {where}, got values in {descriptor.name}; input name: {name}",
+        )
 
 
 def _from_content(name: str, dtype: DType, shape: tuple[int, ...], count: int, content: bytes) -> Array:
@@ -157,10 +190,15 @@ def _from_content(name: str, dtype: DType, shape: tuple[int, ...], count: int, c
     return np.frombuffer(content, dtype=dtype.numpy).reshape(shape)
 
 
-def _from_values(dtype: DType, field: str, values: Iterable[object], count: int) -> Array:
+def _from_values(name: str, dtype: DType, field: str, values: Iterable[object], count: int) -> Array:
+    """The typed field's values as ``dtype``; a value the type cannot hold is refused, not wrapped."""
     flat = np.fromiter(values, dtype=_FIELD_NUMPY[field], count=count)
     if dtype is dtypes.FP16:  # half_val holds each value's 16-bit pattern
+        if count:
+            check_range(name, f"{field} (16-bit patterns)", np.dtype(np.uint16), flat, INVALID_CONTENT)
         return flat.astype(np.uint16).view(np.float16)
+    if count and dtype.numpy.kind in "iu" and dtype.numpy != flat.dtype:
+        check_range(name, _TF_NAMES[dtype], dtype.numpy, flat, INVALID_CONTENT)
     return flat.astype(dtype.numpy, copy=False)
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -27,7 +26,7 @@ from ovms_cli.inference import dtypes
 from ovms_cli.inference.dtypes import DType
 from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse
 from ovms_cli.inference.strings import as_bytes
-from ovms_cli.protocol import tfs
+from ovms_cli.protocol import json_numbers, tfs, typed_values
 from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
 from ovms_cli.servables.states import VersionStatus
 
@@ -76,7 +75,7 @@ def decode_predict_request(
 
 def _load(body: bytes) -> dict[str, Any]:
     try:
-        doc = orjson.loads(body)
+        doc = json_numbers.loads(body)
     except orjson.JSONDecodeError as error:
         raise InvalidInput(JSON_INVALID, f"Error: {error}") from None
     if not isinstance(doc, dict):
@@ -148,10 +147,13 @@ def _tensor(name: str, value: object, dtype: DType | None, parse_error: str) -> 
 def _numbers(name: str, value: object, dtype: DType | None, parse_error: str) -> Array:
     if dtype is dtypes.STRING:
         raise InvalidInput(parse_error, f"string input takes strings, got numbers; input name: {name}")
-    target = dtype.numpy if dtype is not None else _guess(value)
+    if dtype is not None:
+        if isinstance(value, list):
+            return typed_values.array_of(name, dtype, value, parse_error)
+        return typed_values.array_of(name, dtype, [value], parse_error).reshape(())
     try:
         with np.errstate(over="ignore"):
-            return np.array(value, dtype=target)
+            return np.array(value, dtype=_guess(value))
     except (ValueError, TypeError, OverflowError) as error:
         raise InvalidInput(parse_error, f"{error}; input name: {name}") from None
 
@@ -215,40 +217,29 @@ def _b64decode(name: str, text: object, parse_error: str) -> bytes:
 
 
 def encode_predict_response(resp: InferenceResponse, layout: Layout) -> bytes:
-    finite = all(_is_finite(array) for array in resp.outputs.values())
-    if finite:
-        return orjson.dumps(_document(resp, layout, _json_array), option=orjson.OPT_SERIALIZE_NUMPY)
-    # orjson writes NaN and infinities as null; the standard library writes NaN and Infinity as TF Serving does.
-    return json.dumps(_document(resp, layout, _python_array), separators=(",", ":")).encode()
+    """NaN and infinities are written as the bare tokens ``NaN``, ``Infinity``, ``-Infinity``, as TF Serving does."""
+    return json_numbers.dumps(_document(resp, layout), resp.outputs.values())
 
 
-def _is_finite(array: Array) -> bool:
-    return array.dtype.kind != "f" or bool(np.isfinite(array).all())
-
-
-def _document(
-    resp: InferenceResponse, layout: Layout, convert: Callable[[str, Array], object]
-) -> dict[str, object]:
+def _document(resp: InferenceResponse, layout: Layout) -> dict[str, object]:
     outputs = resp.outputs
     if len(outputs) == 1:
         name, array = next(iter(outputs.items()))
         if layout is Layout.ROW:
             _batch_size(name, array)
-        return {layout.value: convert(name, array)}
+        return {layout.value: _json_array(name, array)}
     if layout is Layout.COLUMN:
-        return {layout.value: {name: convert(name, array) for name, array in outputs.items()}}
-    return {layout.value: _rows_of(outputs, convert)}
+        return {layout.value: {name: _json_array(name, array) for name, array in outputs.items()}}
+    return {layout.value: _rows_of(outputs)}
 
 
-def _rows_of(
-    outputs: Mapping[str, Array], convert: Callable[[str, Array], object]
-) -> list[dict[str, object]]:
+def _rows_of(outputs: Mapping[str, Array]) -> list[dict[str, object]]:
     sizes = {name: _batch_size(name, array) for name, array in outputs.items()}
     if len(set(sizes.values())) > 1:
         raise InternalError(
             INVALID_OUTPUT, f"the row format needs outputs with one batch size, got {sizes}; use columns"
         )
-    columns = {name: convert(name, array) for name, array in outputs.items()}
+    columns = {name: _json_array(name, array) for name, array in outputs.items()}
     batch = next(iter(sizes.values()))
     return [{name: _item(column, row) for name, column in columns.items()} for row in range(batch)]
 
@@ -271,12 +262,6 @@ def _json_array(name: str, array: Array) -> object:
     if array.dtype == np.float16:
         return array.astype(np.float32)
     return np.ascontiguousarray(array)
-
-
-def _python_array(name: str, array: Array) -> object:
-    if array.dtype.kind in "OSU":
-        return _strings_out(name, array)
-    return array.tolist()
 
 
 def _strings_out(name: str, array: Array) -> object:

@@ -122,7 +122,7 @@ class ModelVersion:
         if requested:
             outputs = {name: outputs[name] for name in requested}
         for name in self._string_outputs.intersection(outputs):
-            outputs[name] = u8_2d_to_strings(outputs[name])
+            outputs[name] = u8_2d_to_strings(outputs[name], name)
         return outputs
 
     def _set_status(self, state: State, code: ErrorCode = ErrorCode.OK, reason: str = "") -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from builders import (
     affine_model,
@@ -24,6 +25,8 @@ from builders import (
     write_onnx_add_mul,
 )
 from e2e.fuzz_record import FuzzRecord
+from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
+from tritonclient.grpc import service_pb2_grpc
 
 REST_FUZZ = pytest.StashKey[FuzzRecord]()
 
@@ -142,6 +145,36 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for running in started:
         if running.process.poll() is None:
             running.stop()
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> Callable[..., ServerProcess]:
+    """``start_server`` for test modules that run their own server over their own models."""
+    return start_server
+
+
+@pytest.fixture(scope="module")
+def grpc_target(server: ServerProcess) -> str:
+    """Where ``kserve_stub`` and ``tfs_stub`` connect; a module with its own server overrides it."""
+    return server.grpc_url
+
+
+@pytest.fixture(scope="module")
+def grpc_channel(grpc_target: str) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(grpc_target) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def kserve_stub(grpc_channel: grpc.Channel) -> service_pb2_grpc.GRPCInferenceServiceStub:
+    """KServe's gRPC service through tritonclient's own protobufs."""
+    return service_pb2_grpc.GRPCInferenceServiceStub(grpc_channel)
+
+
+@pytest.fixture(scope="module")
+def tfs_stub(grpc_channel: grpc.Channel) -> prediction_service_pb2_grpc.PredictionServiceStub:
+    """TF Serving's PredictionService through ovmsclient's own protobufs."""
+    return prediction_service_pb2_grpc.PredictionServiceStub(grpc_channel)
 
 
 @pytest.fixture(scope="session")

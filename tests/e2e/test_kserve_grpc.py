@@ -497,7 +497,7 @@ def test_fifty_concurrent_requests_each_get_their_own_answer(
     assert_server_healthy(server, client)
 
 
-def test_an_inference_that_fails_midway_is_a_500_and_the_next_one_is_served(
+def test_an_inference_whose_inputs_fail_midway_is_invalid_and_the_next_one_is_served(
     spawn_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     write_ir(reshape_by_input_model(), tmp_path / "reshape", 1)
@@ -514,6 +514,8 @@ def test_an_inference_that_fails_midway_is_a_500_and_the_next_one_is_served(
 
     with pytest.raises(InferenceServerException) as failed:
         infer([4, 4])
-    assert failed.value.status() == "StatusCode.INTERNAL"
-    assert "Internal inference error" in str(failed.value.message())
+    assert failed.value.status() == INVALID_ARGUMENT
+    assert str(failed.value.message()).startswith(
+        "Invalid input shape or value for the model - [cpu]reshape: "
+    )
     np.testing.assert_array_equal(infer([3, 2]).as_numpy("y"), x.reshape(3, 2))

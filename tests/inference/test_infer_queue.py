@@ -6,7 +6,7 @@ import openvino as ov
 import pytest
 from builders import affine_model, reshape_by_input_model, write_onnx_add_mul
 
-from ovms_cli.errors import InternalError
+from ovms_cli.errors import InvalidInput
 from ovms_cli.inference.infer_queue import InferQueue
 
 
@@ -76,13 +76,16 @@ async def test_a_request_refused_by_openvino_goes_back_to_the_pool(compiled: ov.
     assert queue.active == 0
 
 
-async def test_an_inference_failing_after_its_start_is_an_error_and_frees_its_request() -> None:
+async def test_inputs_that_fail_shape_inference_after_the_start_are_the_request_s_error() -> None:
     queue = InferQueue(ov.Core().compile_model(reshape_by_input_model(), "CPU"), 1, ["y"])
     x = np.arange(6, dtype=np.float32)
     bad = queue.infer({0: x, 1: np.array([4, 4], np.int64)})
     good = queue.infer({0: x, 1: np.array([2, 3], np.int64)})
     failed, answered = await asyncio.wait_for(asyncio.gather(bad, good, return_exceptions=True), 10)
-    assert isinstance(failed, InternalError) and "reshape" in failed.message
+    assert isinstance(failed, InvalidInput)
+    assert failed.message.startswith(
+        "Invalid input shape or value for the model - [cpu]reshape: the shape of input data (6) conflicts"
+    )
     assert isinstance(answered, dict)
     np.testing.assert_array_equal(answered["y"], x.reshape(2, 3))
     assert queue.active == 0

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -30,13 +32,13 @@ def test_dtype_for_unknown() -> None:
 
 @pytest.mark.parametrize("dims", [[1, 2, 3], (0,), []])
 def test_check_shape_accepts(dims: list[int]) -> None:
-    assert kserve.check_shape("x", dims) == tuple(dims)
+    assert kserve.check_shape("x", dims, dtypes.FP32) == tuple(dims)
 
 
 @pytest.mark.parametrize("dims", [[1, -2], [1.0], [True], "12", None, 3, [[1]]])
 def test_check_shape_rejects(dims: object) -> None:
     with pytest.raises(InvalidInput) as info:
-        kserve.check_shape("x", dims)
+        kserve.check_shape("x", dims, dtypes.FP32)
     assert message_of(info) == f'input "x": "shape" must be a list of non-negative integers, got {dims!r}'
 
 
@@ -157,17 +159,23 @@ def test_tensor_from_values_wrong_count() -> None:
 @pytest.mark.parametrize(
     ("datatype", "values", "expected"),
     [
-        ("INT32", [1.5, 2], "INT32 data must be integers"),
+        ("INT32", [1.5, 2], "INT32 data must be integers, got 1.5 at index 0"),
+        ("INT32", [2, 1.5], "INT32 data must be integers, got 1.5 at index 1"),
+        ("FP32", [True, 2, 3, 4], "FP32 data must be numbers, got True at index 0"),
+        ("FP32", [2.5, 3, False], "FP32 data must be numbers, got False at index 2"),
+        ("INT32", [7, True], "INT32 data must be integers, got True at index 1"),
+        ("UINT8", [255, 300], "value 300 at index 1 is out of range for UINT8 [0, 255]"),
+        ("FP32", [1.0, 1e300], "value 1e+300 at index 1 is out of range for FP32"),
         ("INT8", ["1"], "INT8 data must be integers"),
         ("UINT8", [True], "UINT8 data must be integers"),
         ("FP32", [True, False], "FP32 data must be numbers"),
         ("FP64", [None], "FP64 data must be numbers"),
         ("BOOL", [1, 0], "BOOL data must be booleans"),
-        ("INT8", [127, 128], "value 128 is out of range for INT8 [-128, 127]"),
-        ("UINT8", [-1, 3], "value -1 is out of range for UINT8 [0, 255]"),
-        ("INT64", [2**64 - 1], "value 18446744073709551615 is out of range for INT64"),
-        ("INT64", [1, 2**64 - 1], "value 18446744073709551615 is out of range for INT64"),
-        ("UINT64", [2**64 - 1, -1], "value -1 is out of range for UINT64"),
+        ("INT8", [127, 128], "value 128 at index 1 is out of range for INT8 [-128, 127]"),
+        ("UINT8", [-1, 3], "value -1 at index 0 is out of range for UINT8 [0, 255]"),
+        ("INT64", [2**64 - 1], "value 18446744073709551615 at index 0 is out of range for INT64"),
+        ("INT64", [1, 2**64 - 1], "value 18446744073709551615 at index 1 is out of range for INT64"),
+        ("UINT64", [2**64 - 1, -1], "value -1 at index 1 is out of range for UINT64"),
         ("UINT64", [2**64 - 1, 0.5], "UINT64 data must be integers"),
         ("BYTES", ["a", 1], "BYTES data must be strings"),
         ("BYTES", [["a"], ["b", "c"]], "BYTES data must be strings"),
@@ -193,9 +201,9 @@ def test_tensor_from_values_rejects_fp16() -> None:
     )
 
 
-def test_tensor_from_values_float_overflow_is_inf() -> None:
-    out = kserve.tensor_from_values("x", "FP32", (1,), [1e300])
-    assert np.isinf(out[0])
+def test_tensor_from_values_keeps_non_finite_floats() -> None:
+    out = kserve.tensor_from_values("x", "FP32", (3,), [math.nan, math.inf, -math.inf])
+    assert [math.isnan(out[0]), out[1], out[2]] == [True, math.inf, -math.inf]
 
 
 # ---- outputs ----

@@ -127,8 +127,8 @@ def test_decode_typed_contents_wrong_field() -> None:
     with pytest.raises(InvalidInput) as info:
         kserve_grpc.decode_infer_request(msg)
     assert info.value.message == (
-        "Invalid number of values in tensor proto container - Expected: 2 values; Actual: 0 values; "
-        "input name: x"
+        "Could not parse input content. Not valid ndarray detected - FP32 values belong in "
+        "contents.fp32_contents, got values in contents.int_contents; input name: x"
     )
 
 

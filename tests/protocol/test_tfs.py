@@ -351,8 +351,12 @@ def test_value_count_mismatch() -> None:
 def test_values_in_the_wrong_field() -> None:
     message = TensorProto(dtype=DT.DT_FLOAT, int_val=[1, 2])
     message.tensor_shape.dim.add(size=2)
-    with pytest.raises(InvalidInput, match="Expected: 2; Actual: 0; field: float_val"):
+    with pytest.raises(InvalidInput) as info:
         tfs.tensor_to_array("x", message)
+    assert info.value.message == (
+        "Invalid content of tensor proto - DT_FLOAT values belong in tensor_content or float_val, "
+        "got values in int_val; input name: x"
+    )
 
 
 def test_string_count_mismatch() -> None:
@@ -445,3 +449,64 @@ def test_model_metadata_signature() -> None:
     info = signature.inputs["in"]
     assert (info.name, info.dtype, [d.size for d in info.tensor_shape.dim]) == ("in", DT.DT_FLOAT, [-1, 4])
     assert not info.tensor_shape.unknown_rank
+
+
+# ---- values the tensor's type cannot hold, and shapes numpy cannot ----
+
+
+@pytest.mark.parametrize(
+    ("tf_type", "field", "values", "expected"),
+    [
+        (DT.DT_INT8, "int_val", [1, 300], "value 300 at index 1 is out of range for DT_INT8 [-128, 127]"),
+        (DT.DT_UINT8, "int_val", [-1, 3], "value -1 at index 0 is out of range for DT_UINT8 [0, 255]"),
+        (
+            DT.DT_UINT16,
+            "int_val",
+            [70000, 3],
+            "value 70000 at index 0 is out of range for DT_UINT16 [0, 65535]",
+        ),
+        (
+            DT.DT_HALF,
+            "half_val",
+            [0, 65536],
+            "value 65536 at index 1 is out of range for half_val (16-bit patterns) [0, 65535]",
+        ),
+    ],
+)
+def test_typed_values_do_not_wrap(tf_type: int, field: str, values: list[int], expected: str) -> None:
+    message = TensorProto(dtype=tf_type)
+    getattr(message, field).extend(values)
+    message.tensor_shape.dim.add(size=len(values))
+    with pytest.raises(InvalidInput) as info:
+        tfs.tensor_to_array("x", message)
+    assert info.value.message == f"Invalid content of tensor proto - {expected}; input name: x"
+
+
+def test_values_in_both_tensor_content_and_a_typed_field() -> None:
+    message = TensorProto(dtype=DT.DT_FLOAT, float_val=[1.0], tensor_content=np.ones(1, np.float32).tobytes())
+    message.tensor_shape.dim.add(size=1)
+    with pytest.raises(InvalidInput) as info:
+        tfs.tensor_to_array("x", message)
+    assert info.value.message == (
+        "Invalid content of tensor proto - values in both tensor_content and float_val; send one of them; "
+        "input name: x"
+    )
+
+
+@pytest.mark.parametrize("dims", [[0, 2**62], [2**40, 2**40]])
+def test_shape_numpy_cannot_hold(dims: list[int]) -> None:
+    message = TensorProto(dtype=DT.DT_FLOAT)
+    for size in dims:
+        message.tensor_shape.dim.add(size=size)
+    with pytest.raises(InvalidInput) as info:
+        tfs.tensor_to_array("x", message)
+    assert info.value.message.startswith(
+        f"Invalid input shape - ({dims[0]},{dims[1]}) of 4-byte elements is more"
+    )
+
+
+def test_unknown_rank() -> None:
+    message = TensorProto(dtype=DT.DT_FLOAT)
+    message.tensor_shape.unknown_rank = True
+    with pytest.raises(InvalidInput, match="rank must be known"):
+        tfs.tensor_to_array("x", message)

@@ -126,9 +126,12 @@ def test_row_text() -> None:
     assert inputs["text"].tolist() == [b"hello", "zażółć".encode()]
 
 
-def test_floats_truncate_into_integer_inputs() -> None:
-    inputs, _ = decode({"instances": [{"a": [1.9, -2.9, 3], "b": [0, 0, 0]}]}, ADD_MUL)
-    assert_same(inputs["a"], np.array([[1, -2, 3]], np.int32))
+def test_floats_are_not_truncated_into_integer_inputs() -> None:
+    message = error({"instances": [{"a": [3, -2.9, 1], "b": [0, 0, 0]}]}, ADD_MUL)
+    assert message == (
+        "Could not parse instance content. Not valid ndarray detected - "
+        "INT32 data must be integers, got -2.9 at index [0, 1]; input name: a"
+    )
 
 
 def test_undeclared_inputs_are_typed_from_their_values() -> None:
@@ -285,7 +288,7 @@ def test_value_out_of_range() -> None:
     message = error({"instances": [{"a": [1, 2, 2**40], "b": [1, 2, 3]}]}, ADD_MUL)
     assert message == (
         "Could not parse instance content. Not valid ndarray detected - "
-        "Python integer 1099511627776 out of bounds for int32; input name: a"
+        "value 1099511627776 at index [0, 2] is out of range for INT32 [-2147483648, 2147483647]; input name: a"
     )
 
 
@@ -450,3 +453,17 @@ def test_model_metadata_json() -> None:
     assert serving["outputs"]["out_string"]["dtype"] == "DT_STRING"
     parsed = json_format.Parse(body, get_model_metadata_pb2.GetModelMetadataResponse(), descriptor_pool=POOL)
     assert parsed == tfs.model_metadata_response(meta, 3)
+
+
+def test_non_finite_tokens_are_read_as_tensorflow_serving_reads_them() -> None:
+    body = b'{"instances": [[NaN, Infinity, -Infinity, 1.5]]}'
+    request, _ = tfs_rest.decode_predict_request(body, "m", None, AFFINE)
+    x = request.inputs["input"]
+    assert [bool(np.isnan(x[0, 0])), *x[0, 1:].tolist()] == [True, np.inf, -np.inf, 1.5]
+
+
+def test_true_is_not_a_number() -> None:
+    assert error({"inputs": {"input": [[1.5, 2, True, 4]]}}) == (
+        "Could not parse input content. Not valid ndarray detected - "
+        "FP32 data must be numbers, got True at index [0, 2]; input name: input"
+    )

@@ -1,0 +1,99 @@
+"""Python nodes (beyond OVMS): ``"type": "python"`` with ``"handler": "package.module:Class"`` or
+``"handler": "/path/to/file.py:Class"`` (relative file paths resolve against the config directory).
+
+The class is built without arguments, then ``initialize(params: dict[str, str])`` runs once at load,
+``execute(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]`` per request (in a worker
+thread, possibly several at once: the instance is shared like a custom node's manager), and
+``finalize()`` once when the node is retired.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ovms_cli.errors import InternalError
+
+_module_ids = itertools.count()
+
+
+def load_handler_class(handler: str, base_dir: Path | None = None) -> type[Any]:
+    """The class named by ``handler`` (raises ``InternalError`` if it cannot be imported)."""
+    location, _, class_name = handler.rpartition(":")
+    if not location or not class_name:
+        raise InternalError(
+            "Python node handler is invalid", f"handler: {handler}; expected module:Class or file.py:Class"
+        )
+    try:
+        if location.endswith(".py"):
+            path = Path(location)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            spec = importlib.util.spec_from_file_location(f"ovms_python_node_{next(_module_ids)}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(location)
+        cls = getattr(module, class_name)
+    except Exception as error:  # import runs user code: any failure is a load failure
+        raise InternalError("Python node handler failed to load", f"handler: {handler}; {error!r}") from error
+    missing = [m for m in ("initialize", "execute", "finalize") if not callable(getattr(cls, m, None))]
+    if missing:
+        raise InternalError(
+            "Python node handler is invalid", f"handler: {handler}; missing: {', '.join(missing)}"
+        )
+    if not isinstance(cls, type):
+        raise InternalError("Python node handler is invalid", f"handler: {handler}; not a class")
+    return cls
+
+
+class PythonNode:
+    """One pipeline node's instance of a handler class."""
+
+    def __init__(
+        self, node_name: str, handler: str, params: Mapping[str, str], base_dir: Path | None = None
+    ) -> None:
+        self.node_name = node_name
+        cls = load_handler_class(handler, base_dir)
+        try:
+            self.instance = cls()
+            self.instance.initialize(dict(params))
+        except Exception as error:
+            raise InternalError(
+                "Python node failed to initialize", f"node: {node_name}; {error!r}"
+            ) from error
+
+    def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the handler (blocking) and checks it returned a dict of str → numpy array."""
+        try:
+            outputs = self.instance.execute(dict(inputs))
+        except Exception as error:
+            raise InternalError(
+                "Python node failed during execution", f"node: {self.node_name}; {error!r}"
+            ) from error
+        if not isinstance(outputs, Mapping):
+            details = f"node: {self.node_name}; returned {type(outputs).__name__}, expected dict[str, numpy.ndarray]"
+            raise InternalError("Python node returned invalid outputs", details)
+        bad = [repr(k) for k, v in outputs.items() if not isinstance(k, str) or not isinstance(v, np.ndarray)]
+        if bad:
+            details = (
+                f"node: {self.node_name}; not a numpy array (or not named by a string): {', '.join(bad)}"
+            )
+            raise InternalError("Python node returned invalid outputs", details)
+        return dict(outputs)
+
+    def finalize(self) -> None:
+        try:
+            self.instance.finalize()
+        except Exception as error:
+            raise InternalError(
+                "Python node failed to finalize", f"node: {self.node_name}; {error!r}"
+            ) from error

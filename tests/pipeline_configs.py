@@ -1,0 +1,82 @@
+"""Pipeline definitions and model signatures shared by the validation and metadata tests."""
+
+from typing import Any
+
+from ovms_cli.inference import dtypes
+from ovms_cli.inference.dtypes import DType
+from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli.servables.pipelines.signatures import NodeSignature, StaticModelCatalog
+from ovms_cli.servables.pipelines.validation import ValidationContext
+
+Spec = tuple[str, DType, tuple[int, ...]]
+
+
+def sig(inputs: list[Spec], outputs: list[Spec], forbidden_dynamic: bool = False) -> NodeSignature:
+    return NodeSignature.of(
+        [TensorMetadata(*t) for t in inputs], [TensorMetadata(*t) for t in outputs], forbidden_dynamic
+    )
+
+
+FP32, I32 = dtypes.FP32, dtypes.I32
+MODELS = StaticModelCatalog(
+    {
+        "affine": {1: sig([("input", FP32, (-1, 4))], [("scaled", FP32, (-1, 4)), ("total", FP32, (-1,))])},
+        "square": {1: sig([("x", FP32, (-1, 4))], [("y", FP32, (-1, 4))])},
+        "add": {1: sig([("a", FP32, (-1, 4)), ("b", FP32, (-1, 4))], [("sum", FP32, (-1, 4))])},
+        "ints": {1: sig([("x", I32, (-1, 4))], [("y", I32, (-1, 4))])},
+        "fixed3": {1: sig([("x", FP32, (1, 3))], [("y", FP32, (1, 3))])},
+        "pair": {1: sig([("x", FP32, (2, 4))], [("y", FP32, (2, 4))])},
+        "auto": {1: sig([("x", FP32, (-1, 4))], [("y", FP32, (-1, 4))], forbidden_dynamic=True)},
+        "detect": {
+            1: sig(
+                [("image", FP32, (1, 3, 8, 8))],
+                [("rois", FP32, (-1, 1, 3, 2, 2)), ("five", FP32, (5, 1, 3, 2, 2)), ("flat", FP32, (4, 2))],
+            )
+        },
+        "roi": {1: sig([("roi", FP32, (1, 3, 2, 2))], [("score", FP32, (1, 3, 2, 2))])},
+        "pool": {1: sig([("x", FP32, (-1, 1, 3, 2, 2))], [("m", FP32, (-1, 3))])},
+    }
+)
+CONTEXT = ValidationContext(MODELS, library_names=["lib"])
+
+
+def dl(
+    name: str, model: str, inputs: dict[str, str], outputs: dict[str, str], **extra: Any
+) -> dict[str, Any]:
+    """A DL-model node; ``inputs``: model input → "node.alias"; ``outputs``: data_item → alias."""
+    return {
+        "name": name,
+        "type": "DL model",
+        "model_name": model,
+        "inputs": [
+            {k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()
+        ],
+        "outputs": [{"data_item": k, "alias": v} for k, v in outputs.items()],
+    } | extra
+
+
+def chain() -> dict[str, Any]:
+    """request.in → a (affine) → b (square) → response.result: valid."""
+    return {
+        "name": "chain",
+        "inputs": ["in"],
+        "nodes": [
+            dl("a", "affine", {"input": "request.in"}, {"scaled": "s"}),
+            dl("b", "square", {"x": "a.s"}, {"y": "out"}),
+        ],
+        "outputs": [{"result": {"node_name": "b", "data_item": "out"}}],
+    }
+
+
+def demux() -> dict[str, Any]:
+    """request.image → detect (demultiply -1 rois) → r (roi, per shard) → g (pool, gathers detect)."""
+    return {
+        "name": "demux",
+        "inputs": ["image"],
+        "nodes": [
+            dl("detect", "detect", {"image": "request.image"}, {"rois": "rois"}, demultiply_count=-1),
+            dl("r", "roi", {"roi": "detect.rois"}, {"score": "score"}),
+            dl("g", "pool", {"x": "r.score"}, {"m": "m"}, gather_from_node="detect"),
+        ],
+        "outputs": [{"m": {"node_name": "g", "data_item": "m"}}],
+    }
