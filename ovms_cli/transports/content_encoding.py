@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ovms_cli.errors import InvalidInput, ResourceExhausted, UnsupportedMediaType
 from ovms_cli.transports.errors import error_response, log_error
+from ovms_cli.transports.limits import RequestBodyMiddleware
 
 _WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # zlib's window bits: 16+15 gzip, 15 zlib
 _IDENTITY = "identity"
@@ -30,17 +31,10 @@ MINIMUM_SIZE = 500  # smaller bodies gain little and may grow
 RESPONSE_LEVEL = 1  # tensors compress little better at higher levels, and the cost is per request
 
 
-class ContentDecoding:
+class ContentDecoding(RequestBodyMiddleware):
     """Decode request bodies; ``max_bytes`` bounds the decoded size (None: no bound)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int | None) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         codings = request_codings(Headers(scope=scope).getlist("content-encoding"))
         if not codings:
             await self.app(scope, receive, send)
