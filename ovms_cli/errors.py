@@ -12,6 +12,7 @@ an error response by hand::
     ├── NotReady                       503  UNAVAILABLE
     ├── PreconditionFailed             412  FAILED_PRECONDITION
     ├── ResourceExhausted              413  RESOURCE_EXHAUSTED
+    ├── UnsupportedMediaType           415  UNIMPLEMENTED
     ├── Unimplemented                  501  UNIMPLEMENTED
     ├── Aborted                        204  ABORTED
     └── InternalError                  500  INTERNAL
@@ -71,6 +72,14 @@ class PreconditionFailed(ServingError):
 class ResourceExhausted(ServingError):
     http_status = 413
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnsupportedMediaType(ServingError):
+    """A body in a form the server cannot read (a ``Content-Encoding`` it does not decode); gRPC
+    answers an unknown compression UNIMPLEMENTED."""
+
+    http_status = 415
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
 
 
 class Unimplemented(ServingError):

@@ -23,6 +23,7 @@ from ovms_cli.config.grammar import (
     parse_shape_config,
     parse_version_policy,
 )
+from ovms_cli.config.names import name_problem
 from ovms_cli.config.preprocessing import (
     Preprocessing,
     parse_color_format,
@@ -210,8 +211,9 @@ class _Parser:
 def _parse(raw: Mapping[str, Any], base_dir: Path, locate: Callable[[str], str]) -> ModelConfig:
     parser = _Parser(raw, locate)
     name: str = raw["name"]
-    if not name:
-        parser.report("name", "must not be empty")
+    problem = name_problem(name)
+    if problem is not None:
+        parser.report("name", problem)
     base_path = _resolve_base_path(parser, raw["base_path"], base_dir)
     batch_size = parser.grammar("batch_size", parse_batch_size)
     shape = parser.grammar("shape", parse_shape_config)

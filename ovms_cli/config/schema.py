@@ -93,7 +93,11 @@ _NODE: dict[str, Any] = {
             "type": {"enum": ["DL model", "custom"]},
             "model_name": _STRING,
             "library_name": _STRING,
-            "version": {"type": "integer", "minimum": 1},
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 2**63 - 1,
+            },  # reachable by /versions/(\d+)
             "params": {"type": "object", "additionalProperties": _STRING},
             "inputs": _array_of("source_node"),
             "outputs": _array_of("output_alias"),

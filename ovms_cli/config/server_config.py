@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ovms_cli.config.model_config import ModelConfig, model_config_from_dict
+from ovms_cli.config.names import name_problem
 from ovms_cli.config.problems import ConfigError, Problem, json_path, quote, schema_problems
 from ovms_cli.config.schema import CONFIG_SCHEMA
 from ovms_cli.repository.versions import discover_versions
@@ -42,6 +43,8 @@ def load_config(path: Path, *, check_paths: bool = True) -> ServerConfig:
         items: list[Any] = raw["model_config_list"]
         models = _parse_models(items, path.absolute().parent, problems, check_paths)
         problems.extend(_duplicate_names(items))
+    if isinstance(raw, dict):
+        problems.extend(_servable_name_problems(raw, problems))
     if problems:
         raise ConfigError(sorted(problems, key=_document_position))
     return ServerConfig(models=tuple(models), source=path.absolute(), raw=raw)
@@ -112,6 +115,26 @@ def _duplicate_names(items: list[Any]) -> Iterator[Problem]:
         if name in seen:
             yield Problem(f"model_config_list[{index}].config.name", f"duplicate model name {quote(name)}")
         seen.add(name)
+
+
+_NAMED_SECTIONS = ("pipeline_config_list", "mediapipe_config_list")
+
+
+def _servable_name_problems(raw: dict[str, Any], found: list[Problem]) -> Iterator[Problem]:
+    """Pipeline and MediaPipe graph names follow the model name rule (``names``); items the schema
+    already refused are left to its report."""
+    for section in _NAMED_SECTIONS:
+        items = raw.get(section)
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            where = f"{section}[{index}].name"
+            name = item.get("name") if isinstance(item, dict) else None
+            if not isinstance(name, str) or any(p.path == where for p in found):
+                continue
+            problem = name_problem(name)
+            if problem is not None:
+                yield Problem(where, problem)
 
 
 def _base_path_problems(model: ModelConfig, where: str) -> list[Problem]:

@@ -27,6 +27,7 @@ class ModelManager:
         self.models: dict[str, Model] = {}  # every model ever configured; removed ones keep END versions
         self.configured: tuple[str, ...] = ()
         self.ready = False
+        self._not_applied: dict[str, list[str]] = {}  # configs refused while the previous one serves
         self._lock = asyncio.Lock()
 
     @property
@@ -54,6 +55,7 @@ class ModelManager:
             return changed
 
     async def _apply_one(self, config: ModelConfig) -> bool:
+        self._not_applied.pop(config.name, None)
         current = self.models.get(config.name)
         if (
             current is not None
@@ -77,12 +79,23 @@ class ModelManager:
                 config.name,
                 config.base_path,
             )
+            why = fresh.problems() or ["no version to serve"]
+            self._not_applied[config.name] = [f"nothing loads from {config.base_path}: {w}" for w in why]
             return False
         fresh.versions = {**current.versions, **fresh.versions}  # retired versions stay listed
         self.models[config.name] = fresh
         for version in live:
             await version.retire()
         return True
+
+    def load_problems(self) -> dict[str, list[str]]:
+        """Configured model name → why it does not serve as configured (spec §2.9); only failing ones."""
+        found: dict[str, list[str]] = {}
+        for name in self.configured:
+            problems = self._not_applied.get(name, []) + self.models[name].problems()
+            if problems:
+                found[name] = problems
+        return found
 
     async def sync_versions(self) -> bool:
         """One watcher pass over every configured model's repository."""

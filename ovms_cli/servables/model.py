@@ -31,6 +31,7 @@ class Model:
         self._seen: dict[int, str] = {}  # fingerprints at the previous listing
         self._failed: dict[int, str] = {}  # fingerprint of the files a version failed to load from
         self.listing_error: str | None = None  # why the last look at the repository failed
+        self._kept: dict[int, str] = {}  # versions serving their old config: why the new one failed
 
     async def sync(self, runtime: Runtime, *, initial: bool = False) -> bool:
         """Load and retire versions; True if anything changed. ``initial``: trust the first listing."""
@@ -88,6 +89,7 @@ class Model:
         """Apply a new config of the same model. Served versions reload beside the old ones and swap
         in when ready; a version that fails to reload keeps serving with its old config."""
         reload_needed = _reload_keys(config) != _reload_keys(self.config)
+        self._kept = {}
         if not reload_needed:
             self.config = config
             return await self.sync(runtime)
@@ -103,6 +105,7 @@ class Model:
         version = ModelVersion(self.name, number, self.source, config)
         await asyncio.to_thread(version.load, runtime)
         if version.state is not State.AVAILABLE:
+            self._kept[number] = version.status.reason
             return False
         previous = self.versions[number]
         self.versions[number] = version
@@ -119,6 +122,18 @@ class Model:
         for version in self.versions.values():
             if version.state is State.AVAILABLE:
                 version.unload()
+
+    def problems(self) -> list[str]:
+        """Why the repository or a listed version does not serve as configured, one line each."""
+        if self.listing_error is not None:
+            return [self.listing_error]
+        failed = [
+            f"version {n}: {v.status.reason}"
+            for n, v in sorted(self.versions.items())
+            if v.status.error_code != 0 and n in self._seen and n not in self._kept
+        ]
+        kept = [f"version {n} keeps its previous config: {why}" for n, why in sorted(self._kept.items())]
+        return failed + kept
 
     def available_versions(self) -> tuple[int, ...]:
         return tuple(sorted(n for n, v in self.versions.items() if v.state is State.AVAILABLE))

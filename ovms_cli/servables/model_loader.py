@@ -5,7 +5,6 @@ Blocking: call it from a worker thread, never from the event loop.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,11 +24,11 @@ from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
 from ovms_cli.repository.versions import find_model_file
+from ovms_cli.servables.tensor_mapping import MappingError, public_names, read_mapping
 
 log = logging.getLogger("ovms.modelmanager")
 
 MAX_NIREQ = 100_000
-MAPPING_FILE = "mapping_config.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +108,12 @@ def prepare_model(
         model = core.read_model(str(model_file))
     except RuntimeError as error:
         raise LoadError(f"cannot read {model_file}: {_first_line(error)}") from error
-    mapping = _read_mapping(version_dir)
-    in_names = [mapping["inputs"].get(_port_name(p), _port_name(p)) for p in model.inputs]
-    out_names = [mapping["outputs"].get(_port_name(p), _port_name(p)) for p in model.outputs]
+    try:
+        mapping = read_mapping(version_dir)
+        in_names = public_names([_port_name(p) for p in model.inputs], mapping["inputs"], "input")
+        out_names = public_names([_port_name(p) for p in model.outputs], mapping["outputs"], "output")
+    except MappingError as error:
+        raise LoadError(str(error)) from error
     return _apply_layouts_and_preprocessing(model, config, in_names, out_names), in_names, out_names
 
 
@@ -180,23 +182,6 @@ def _port_name(port: ov.Output) -> str:
 def _first_line(error: BaseException) -> str:
     """OpenVINO's message on one line, without its source locations."""
     return " ".join(openvino_messages.said(error)) or type(error).__name__
-
-
-def _read_mapping(version_dir: Path) -> dict[str, dict[str, str]]:
-    path = version_dir / MAPPING_FILE
-    empty: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
-    if not path.is_file():
-        return empty
-    try:
-        raw: Any = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        log.warning("Ignoring %s: %s", path, error)
-        return empty
-    for key in ("inputs", "outputs"):
-        section = raw.get(key, {}) if isinstance(raw, dict) else {}
-        if isinstance(section, dict):
-            empty[key] = {str(k): str(v) for k, v in section.items()}
-    return empty
 
 
 def _layouts_for(config: ModelConfig, names: list[str], kind: str) -> dict[str, str]:

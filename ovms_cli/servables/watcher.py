@@ -13,6 +13,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ovms_cli.config.problems import quote
 from ovms_cli.config.server_config import ConfigError, load_config
 from ovms_cli.errors import PreconditionFailed
 from ovms_cli.servables.manager import ModelManager
@@ -23,6 +24,17 @@ log = logging.getLogger("ovms.modelmanager")
 class ConfigReloadError(PreconditionFailed):
     def __init__(self, problems: str) -> None:
         super().__init__("Reloading config file failed", problems)
+
+
+class ModelsFailedToLoad(PreconditionFailed):
+    """A reload applied, but some configured models do not serve as configured (spec §2.9, §4.6).
+
+    412 like a refused config: the server's files, not the (empty) request, are at fault.
+    """
+
+    def __init__(self, problems: dict[str, list[str]]) -> None:
+        failed = "; ".join(f"model {quote(name)}: {', '.join(why)}" for name, why in problems.items())
+        super().__init__("Reloading models failed", f"{failed}; the other models are served as configured")
 
 
 class Watcher:
@@ -48,12 +60,20 @@ class Watcher:
                 log.exception("Watcher pass failed; serving continues")
 
     async def check(self, *, raise_errors: bool = True) -> bool:
-        """One pass: config first, then versions. True if anything was loaded or retired."""
+        """One pass: config first, then versions. True if anything was loaded or retired.
+
+        With ``raise_errors`` (the reload API), raises ``ConfigReloadError`` for a config that does not
+        validate and ``ModelsFailedToLoad`` when a configured model does not serve as configured.
+        """
         async with self._lock:
             changed = False
             if self._config_path is not None:
                 changed = await self._reload_config(raise_errors)
-            return await self._manager.sync_versions() or changed
+            changed = await self._manager.sync_versions() or changed
+            problems = self._manager.load_problems() if raise_errors else {}
+            if problems:
+                raise ModelsFailedToLoad(problems)
+            return changed
 
     async def _reload_config(self, raise_errors: bool) -> bool:
         assert self._config_path is not None

@@ -19,15 +19,31 @@ def too_large(size: int, limit: int) -> ResourceExhausted:
     )
 
 
-class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+class RequestBodyMiddleware:
+    """ASGI middleware that acts on HTTP request bodies held to ``max_bytes`` (None: no bound);
+    other scopes pass through."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int | None) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        else:
+            await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class BodyLimit(RequestBodyMiddleware):
+    max_bytes: int
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        super().__init__(app, max_bytes)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         if declared is None:
             await self.app(scope, self._counting(receive), send)

@@ -16,6 +16,7 @@ from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import rest_tfs
+from ovms_cli.transports.content_encoding import ContentDecoding, ResponseEncoding
 from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
 from ovms_cli.transports.limits import BodyLimit
@@ -116,5 +117,9 @@ def create_app(
             metrics_route(track.metrics),
         ],
         exception_handlers={HTTPException: http_exception_handler},
-        middleware=[] if max_request_size is None else [Middleware(BodyLimit, max_bytes=max_request_size)],
+        middleware=[
+            *([] if max_request_size is None else [Middleware(BodyLimit, max_bytes=max_request_size)]),
+            Middleware(ContentDecoding, max_bytes=max_request_size),
+            Middleware(ResponseEncoding),
+        ],
     )

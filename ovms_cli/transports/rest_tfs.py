@@ -40,7 +40,7 @@ class TfsRoutes:
         self._manager = manager
 
     async def dispatch(self, request: Request) -> Response:
-        path, method = request.url.path, request.method
+        path, method = _decoded_path(request), request.method
         predict, status = _PREDICT.fullmatch(path), _STATUS.fullmatch(path)
         if method == "POST" and predict:
             return await self.predict(request, predict)
@@ -86,7 +86,7 @@ def _target(match: re.Match[str]) -> tuple[str, int | None]:
 
 def _describe(request: Request) -> Call | None:
     """The metric labels of a request, matched as ``dispatch`` matches it; None for other URLs."""
-    path, method = request.url.path, request.method
+    path, method = _decoded_path(request), request.method
     try:
         if method == "POST" and (predict := _PREDICT.fullmatch(path)) and predict["method"] == "predict":
             return _PREDICT_CALL, *_target(predict)
@@ -100,3 +100,10 @@ def _describe(request: Request) -> Call | None:
 def routes(manager: ModelManager, tracker: RequestTracker | None = None) -> list[Route]:
     dispatch = (tracker or RequestTracker()).rest(TfsRoutes(manager).dispatch, _describe)
     return [Route("/v1/models{rest:path}", dispatch, methods=_METHODS)]
+
+
+def _decoded_path(request: Request) -> str:
+    """The percent-decoded path as the server received it: ``request.url.path`` re-encodes ``?`` and
+    ``#``, which would hide model names containing them."""
+    path: str = request.scope["path"]
+    return path

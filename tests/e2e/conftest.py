@@ -17,9 +17,12 @@ from builders import (
     write_ir,
     write_onnx_add_mul,
 )
+from e2e.fuzz_record import FuzzRecord
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 from server_process import OVMS_SERVE, ServerProcess, start_server
 from tritonclient.grpc import service_pb2_grpc
+
+REST_FUZZ = pytest.StashKey[FuzzRecord]()
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +107,17 @@ def kserve_stub(grpc_channel: grpc.Channel) -> service_pb2_grpc.GRPCInferenceSer
 def tfs_stub(grpc_channel: grpc.Channel) -> prediction_service_pb2_grpc.PredictionServiceStub:
     """TF Serving's PredictionService through ovmsclient's own protobufs."""
     return prediction_service_pb2_grpc.PredictionServiceStub(grpc_channel)
+
+
+@pytest.fixture(scope="session")
+def fuzz_record(pytestconfig: pytest.Config) -> FuzzRecord:
+    """Where tests/e2e/test_rest_fuzz.py counts its requests; printed in the terminal summary."""
+    return pytestconfig.stash.setdefault(REST_FUZZ, FuzzRecord())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    record = config.stash.get(REST_FUZZ, None)
+    if record is not None:
+        terminalreporter.write_sep("-", "REST fuzzing (schemathesis)")
+        for line in record.summary("schemathesis"):
+            terminalreporter.write_line(line)

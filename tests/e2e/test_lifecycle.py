@@ -57,6 +57,18 @@ def models(tmp_path: Path) -> Path:
     return root
 
 
+def _serve_one_model(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> tuple[ServerProcess, Path, str]:
+    """A server for config.json with model m (version 1), no watcher: the server, the config
+    file and the /v1/config URL."""
+    write_ir(affine_model(), models / "m", 1)
+    config = models / "config.json"
+    _write_config(config, [{"name": "m", "base_path": "m"}])
+    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "0"])
+    return server, config, f"http://{server.rest_url}/v1/config"
+
+
 def test_versions_appear_retire_and_come_back(
     models: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
@@ -111,11 +123,7 @@ def test_policies_and_config_edits_apply_without_restart(
 def test_an_invalid_config_changes_nothing_and_the_reload_api_says_why(
     models: Path, spawn_server: Callable[..., ServerProcess]
 ) -> None:
-    write_ir(affine_model(), models / "m", 1)
-    config = models / "config.json"
-    _write_config(config, [{"name": "m", "base_path": "m"}])
-    server = spawn_server(["--config_path", str(config), "--file_system_poll_wait_seconds", "0"])
-    url = f"http://{server.rest_url}/v1/config"
+    server, config, url = _serve_one_model(models, spawn_server)
 
     unchanged = httpx.post(url + "/reload", timeout=30)
     assert unchanged.status_code == 200
@@ -182,3 +190,36 @@ def test_soak_no_request_fails_while_versions_and_config_change(
     assert counts["errors"] == 0, errors[:5]
     assert counts["ok"] > 100
     assert max(_states(server, "m")) > 5
+
+
+def test_a_reload_names_each_model_that_failed_and_the_served_ones_keep_serving(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> None:
+    """The issue's case: a model whose base_path does not exist, added to config.json, then reload."""
+    server, config, url = _serve_one_model(models, spawn_server)
+
+    write_ir(affine_model(), models / "n", 1)
+    missing = models / "does_not_exist"
+    _write_config(
+        config,
+        [
+            {"name": "m", "base_path": "m"},
+            {"name": "ghost", "base_path": str(missing)},
+            {"name": "n", "base_path": "n"},
+        ],
+    )
+    failed = httpx.post(url + "/reload", timeout=60)
+    assert failed.status_code == 412
+    assert failed.json()["error"] == (
+        'Reloading models failed - model "ghost": The provided base path is invalid or doesn\'t exists: '
+        f"{missing}; the other models are served as configured"
+    )
+    np.testing.assert_array_equal(_infer(server, "m").as_numpy("scaled"), X * 2 + 1)
+    np.testing.assert_array_equal(_infer(server, "n").as_numpy("scaled"), X * 2 + 1)
+    assert httpx.post(url + "/reload", timeout=60).status_code == 412  # still failing: still said
+
+    write_ir(affine_model(), missing, 1)
+    # a version folder loads once two looks find it unchanged (the watcher's rule), then 201
+    _wait_for(lambda: httpx.post(url + "/reload", timeout=60).status_code == 201, "ghost to load")
+    assert _states(server, "ghost") == {1: "AVAILABLE"}
+    assert httpx.post(url + "/reload", timeout=60).status_code == 200

@@ -206,3 +206,20 @@ def test_nireq_defaults_to_twice_what_openvino_finds_optimal(repo: Path, runtime
     loaded = model.version(1).loaded
     optimal = int(loaded.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     assert loaded.nireq == loaded.queue.size == 2 * optimal
+
+
+def test_problems_say_why_the_repository_or_a_listed_version_does_not_serve(
+    repo: Path, runtime: Runtime
+) -> None:
+    missing = Model(ModelConfig("m", str(repo / "nowhere")))
+    _sync(missing, runtime, initial=True)
+    assert missing.problems() == [f"The provided base path is invalid or doesn't exists: {repo / 'nowhere'}"]
+    write_ir(affine_model(), repo, 1)
+    _broken(repo, 2)
+    model = Model(ModelConfig("m", str(repo), version_policy=AllPolicy()))
+    _sync(model, runtime, initial=True)
+    [problem] = model.problems()
+    assert problem.startswith("version 2: cannot read ")
+    shutil.rmtree(repo / "2")
+    _sync(model, runtime)
+    assert model.problems() == []
