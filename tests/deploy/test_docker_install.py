@@ -27,7 +27,7 @@ import tritonclient.http as httpclient
 from builders import affine_model, write_ir
 from deploy.launch import launched
 from deploy.readme import deploy_commands
-from e2e.conftest import free_port
+from server_process import free_port
 
 pytestmark = [pytest.mark.installs_packages, pytest.mark.timeout(900)]
 

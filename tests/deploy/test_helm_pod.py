@@ -17,7 +17,7 @@ import tritonclient.http as httpclient
 from builders import affine_model, write_ir
 from deploy.chart import render
 from deploy.launch import launched, probe
-from e2e.conftest import free_port
+from server_process import free_port
 
 
 def _pod(values: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import tritonclient.http as httpclient
 import yaml
 from builders import affine_model, write_ir, write_onnx_add_mul
 from deploy.launch import launched, probe
-from e2e.conftest import free_port
+from server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = yaml.safe_load((ROOT / "deploy" / "kserve" / "servingruntime.yaml").read_text())

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 from builders import affine_model, write_ir
-from e2e.conftest import ServerProcess, start_server
+from server_process import ServerProcess, start_server
 
 LIMIT = 1 << 20
 X = np.arange(8, dtype=np.float32).reshape(2, 4)

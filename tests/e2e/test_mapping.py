@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import tritonclient.http as httpclient
 from builders import affine_model, write_ir
-from e2e.conftest import ServerProcess
+from server_process import ServerProcess
 
 Spawn = Callable[..., ServerProcess]
 X = np.arange(8, dtype=np.float32).reshape(2, 4)

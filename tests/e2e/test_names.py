@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from e2e.conftest import ServerProcess
 from e2e.test_cli import free_port, ovms
+from server_process import ServerProcess
 
 Spawn = Callable[..., ServerProcess]
 X = np.arange(8, dtype=np.float32).reshape(2, 4)

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from e2e.conftest import ServerProcess, start_server
 from e2e.fuzz_record import FuzzRecord
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from server_process import ServerProcess, start_server
 
 OPENAPI = Path(__file__).parents[2] / "docs" / "openapi.yaml"
 MAX_EXAMPLES = int(os.environ.get("OVMS_FUZZ_EXAMPLES", "50"))  # per operation; CI keeps the default
