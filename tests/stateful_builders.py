@@ -30,8 +30,9 @@ def recurrent_cell_model(width: int = CELL_WIDTH, *, stateful: bool = True, seed
     """An LSTM-like cell on ``x: FP32[1, width]`` with output ``h: FP32[1, width]`` and fixed random weights.
 
     ``stateful``: ``h`` and ``c`` are the variables ``h_state`` and ``c_state`` (zeros at start), written back
-    after each step. Otherwise the same graph starts every request from zeros and keeps nothing: the reference
-    the benchmark measures the cost of state against.
+    after each step. Otherwise the same computation without variables: ``h`` and ``c`` of the previous step
+    come in as inputs ``h_in`` and ``c_in`` (FP32[1, width]) and nothing is kept, the reference the benchmark
+    measures the cost of state against.
     """
     rng = np.random.default_rng(seed)
     w_x = ops.constant((rng.standard_normal((width, 4 * width)) / np.sqrt(width)).astype(np.float32))
@@ -40,15 +41,20 @@ def recurrent_cell_model(width: int = CELL_WIDTH, *, stateful: bool = True, seed
     zeros = ops.constant(np.zeros((1, width), np.float32))
     x = ops.parameter([1, width], ov.Type.f32, name="x")
     h_variable, c_variable = _variable("h_state", [1, width]), _variable("c_state", [1, width])
-    h_prev = ops.read_value(zeros, h_variable) if stateful else zeros
-    c_prev = ops.read_value(zeros, c_variable) if stateful else zeros
+    if stateful:
+        h_prev, c_prev = ops.read_value(zeros, h_variable), ops.read_value(zeros, c_variable)
+        parameters = [x]
+    else:
+        h_prev = ops.parameter([1, width], ov.Type.f32, name="h_in")
+        c_prev = ops.parameter([1, width], ov.Type.f32, name="c_in")
+        parameters = [x, h_prev, c_prev]
     gates = ops.add(ops.add(ops.matmul(x, w_x, False, False), ops.matmul(h_prev, w_h, False, False)), bias)
     i, f, g, o = ops.split(gates, ops.constant(np.int64(1)), 4).outputs()
     c = ops.add(ops.multiply(ops.sigmoid(f), c_prev), ops.multiply(ops.sigmoid(i), ops.tanh(g)))
     h = ops.multiply(ops.sigmoid(o), ops.tanh(c))
     h.output(0).get_tensor().set_names({"h"})
     sinks = [ops.assign(h, h_variable), ops.assign(c, c_variable)] if stateful else []
-    return ov.Model(results=[ops.result(h)], sinks=sinks, parameters=[x], name="recurrent_cell")
+    return ov.Model(results=[ops.result(h)], sinks=sinks, parameters=parameters, name="recurrent_cell")
 
 
 def tensor_iterator_rnn_model(steps: int, width: int = RUNNING_SUM_WIDTH, seed: int = 0) -> ov.Model:

@@ -139,3 +139,17 @@ async def test_cancelled_waiters_do_not_leak_infer_requests_or_sequences(
         assert i not in runner.store  # a cancelled START leaves no sequence behind
     out = await runner.infer(SequenceRequest(1, END), {0: ones})
     np.testing.assert_array_equal(out["sum"], 2 * ones)
+
+
+async def test_an_inference_that_fails_leaves_the_sequence_state_as_it_was(
+    running_sum: ov.CompiledModel,
+) -> None:
+    runner = make_runner(running_sum, nireq=1)
+    ones = np.ones((1, 4), np.float32)
+    await runner.infer(SequenceRequest(1, START), {0: ones})
+    with pytest.raises(RuntimeError):  # a shape the model cannot take: OpenVINO refuses it before starting
+        await runner.infer(SequenceRequest(1, NONE), {0: np.ones((1, 5), np.float32)})
+    assert runner.queue.active == 0
+    assert runner.queue._save_to == {}
+    out = await runner.infer(SequenceRequest(1, END), {0: ones})
+    np.testing.assert_array_equal(out["sum"], 2 * ones)
