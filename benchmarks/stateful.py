@@ -37,7 +37,8 @@ from ovms_cli.servables.stateful.special_inputs import SequenceControl, Sequence
 from ovms_cli.servables.stateful.state_queue import StateQueue, save_states
 
 CONCURRENCY = (1, 8, 64)
-COPY_REPEATS = 20_000
+COPY_REPEATS = 1_000
+COPY_CHUNKS = 21
 ROUNDS = 3  # per configuration; the median is reported
 
 
@@ -49,16 +50,43 @@ async def state_copy_us(compiled: ov.CompiledModel, width: int) -> tuple[float, 
     request.infer({0: np.ones((1, width), np.float32)})
     sequence = Sequence(1)
     save_states(variables, sequence)
-    start = time.perf_counter()
-    for _ in range(COPY_REPEATS):
-        queue.load_states(request, sequence.states)
-    restore = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(COPY_REPEATS):
-        save_states(variables, sequence)
-    save = time.perf_counter() - start
+    restore = _median_us(lambda: queue.load_states(request, sequence.states))
+    save = _median_us(lambda: save_states(variables, sequence))
     queue.release(request)
-    return restore / COPY_REPEATS * 1e6, save / COPY_REPEATS * 1e6
+    return restore, save
+
+
+def synchronous_us(compiled: ov.CompiledModel, width: int) -> tuple[float, float]:
+    """Microseconds per synchronous inference on one request, alone and between a restore and a save: the
+    whole cost of moving the state, OpenVINO's side included (an inference after its state was read or
+    written runs slower than one that follows the last)."""
+    queue = StateQueue(compiled, 1, ["h"])
+    request = queue._idle[0]  # synchronous use, no pool
+    variables = queue.variables(request)
+    request.set_input_tensor(0, ov.Tensor(np.ones((1, width), np.float32)))
+    sequence = Sequence(1)
+    request.infer()
+    save_states(variables, sequence)
+
+    def with_state() -> None:
+        queue.load_states(request, sequence.states)
+        request.infer()
+        save_states(variables, sequence)
+
+    alone = _median_us(request.infer)
+    moved = _median_us(with_state)
+    return alone, moved
+
+
+def _median_us(operation: Callable[[], object]) -> float:
+    """Median over ``COPY_CHUNKS`` chunks of ``COPY_REPEATS`` calls: a neighbour's burst skews one chunk only."""
+    chunks = []
+    for _ in range(COPY_CHUNKS):
+        start = time.perf_counter()
+        for _ in range(COPY_REPEATS):
+            operation()
+        chunks.append((time.perf_counter() - start) / COPY_REPEATS * 1e6)
+    return statistics.median(chunks)
 
 
 async def requests_per_second(
@@ -147,6 +175,11 @@ async def measure(width: int, seconds: float) -> None:
     restore_us, save_us = await state_copy_us(stateful, width)
     copy_us = restore_us + save_us
     print(f"state restore {restore_us:.2f} us + save {save_us:.2f} us = {copy_us:.2f} us per request")
+    alone_us, moved_us = synchronous_us(stateful, width)
+    print(
+        f"synchronous inference {alone_us:.1f} us; with restore and save around it {moved_us:.1f} us "
+        f"(+{moved_us - alone_us:.1f} us)"
+    )
     results = await throughput(stateful, stateless, width, seconds)
     for sequences, (with_state, without, bare_pool) in results.items():
         print(

@@ -90,15 +90,16 @@ class StateQueue(InferQueue):
 
 def save_states(variables: tuple[ov.VariableState, ...], sequence: StateSequence) -> None:
     """Copy each variable's data into ``sequence``'s buffers, made (or remade, if a shape or dtype changed) only
-    when they do not fit."""
-    sources = [variable.state.data for variable in variables]
+    when they do not fit. A plain loop: this runs on the event loop for every request."""
     buffers = sequence.buffers
-    if len(buffers) != len(sources) or any(
-        buffer.shape != source.shape or buffer.dtype != source.dtype
-        for buffer, source in zip(buffers, sources, strict=True)
-    ):
-        buffers = tuple(np.empty_like(source) for source in sources)
-        sequence.buffers = buffers
-        sequence.states = tuple(ov.Tensor(buffer, shared_memory=True) for buffer in buffers)
-    for buffer, source in zip(buffers, sources, strict=True):
-        np.copyto(buffer, source)
+    if len(buffers) == len(variables):
+        for variable, buffer in zip(variables, buffers, strict=True):
+            source = variable.state.data
+            if source.shape != buffer.shape or source.dtype != buffer.dtype:
+                break
+            np.copyto(buffer, source)
+        else:
+            return
+    sources = [variable.state.data for variable in variables]
+    sequence.buffers = tuple(np.array(source, copy=True) for source in sources)
+    sequence.states = tuple(ov.Tensor(buffer, shared_memory=True) for buffer in sequence.buffers)
