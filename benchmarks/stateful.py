@@ -39,6 +39,7 @@ from ovms_cli.servables.stateful.state_queue import StateQueue, save_states
 CONCURRENCY = (1, 8, 64)
 COPY_REPEATS = 1_000
 COPY_CHUNKS = 21
+INFER_REPEATS = 100
 ROUNDS = 3  # per configuration; the median is reported
 
 
@@ -73,20 +74,24 @@ def synchronous_us(compiled: ov.CompiledModel, width: int) -> tuple[float, float
         request.infer()
         save_states(variables, sequence)
 
-    alone = _median_us(request.infer)
-    moved = _median_us(with_state)
-    return alone, moved
+    alone: list[float] = []
+    moved: list[float] = []
+    for _ in range(COPY_CHUNKS):  # interleaved chunks: a neighbour's burst falls on both alike
+        alone.append(_chunk_us(request.infer, INFER_REPEATS))
+        moved.append(_chunk_us(with_state, INFER_REPEATS))
+    return statistics.median(alone), statistics.median(moved)
 
 
 def _median_us(operation: Callable[[], object]) -> float:
     """Median over ``COPY_CHUNKS`` chunks of ``COPY_REPEATS`` calls: a neighbour's burst skews one chunk only."""
-    chunks = []
-    for _ in range(COPY_CHUNKS):
-        start = time.perf_counter()
-        for _ in range(COPY_REPEATS):
-            operation()
-        chunks.append((time.perf_counter() - start) / COPY_REPEATS * 1e6)
-    return statistics.median(chunks)
+    return statistics.median(_chunk_us(operation, COPY_REPEATS) for _ in range(COPY_CHUNKS))
+
+
+def _chunk_us(operation: Callable[[], object], repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        operation()
+    return (time.perf_counter() - start) / repeats * 1e6
 
 
 async def requests_per_second(
