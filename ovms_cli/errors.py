@@ -9,6 +9,7 @@ an error response by hand::
     ├── NotFound                       404  NOT_FOUND
     │   ├── ModelNotFound              404  NOT_FOUND
     │   └── VersionNotFound            404  NOT_FOUND
+    ├── AlreadyExists                  409  ALREADY_EXISTS
     ├── NotReady                       503  UNAVAILABLE
     ├── PreconditionFailed             412  FAILED_PRECONDITION
     ├── ResourceExhausted              413  RESOURCE_EXHAUSTED
@@ -57,6 +58,13 @@ class VersionNotFound(NotFound):
     def __init__(self, name: str, version: int | None) -> None:
         which = "default (no version available)" if version is None else str(version)
         super().__init__("Model with requested version is not found", f"name: {name}; version: {which}")
+
+
+class AlreadyExists(ServingError):
+    """OVMS's ``SEQUENCE_ALREADY_EXISTS`` (spec §9.3, Appendix A)."""
+
+    http_status = 409
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
 
 
 class NotReady(ServingError):
