@@ -34,7 +34,7 @@ from prometheus_client.samples import Sample
 from ovms_cli.errors import ServingError
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_version import ModelVersion
-from ovms_cli.servables.states import State
+from ovms_cli.types import State
 
 BUCKETS_US = tuple(math.floor(10 * 1.8**i) for i in range(33))
 

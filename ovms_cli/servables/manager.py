@@ -11,12 +11,10 @@ import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
-from ovms_cli.inference.request import InferenceRequest, InferenceResponse
-from ovms_cli.servables.metadata import ModelMetadata
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_loader import Runtime
 from ovms_cli.servables.model_version import ModelVersion
-from ovms_cli.servables.states import State, VersionStatus
+from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, State, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
 

@@ -8,17 +8,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ovms_cli import types
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import InvalidInput, NotFound, NotReady
-from ovms_cli.inference import dtypes
 from ovms_cli.inference.images import decode_images
-from ovms_cli.inference.request import Array
-from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, as_bytes, strings_to_u8_2d, u8_2d_to_strings
+from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, strings_to_u8_2d, u8_2d_to_strings
 from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
 from ovms_cli.repository.source import ModelSource, RepositoryError
-from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.model_loader import LoadedModel, LoadError, Runtime, load_model
-from ovms_cli.servables.states import ErrorCode, State, VersionStatus
+from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus, as_bytes
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -69,7 +67,7 @@ class ModelVersion:
         self._string_outputs = frozenset(
             name
             for name, spec in loaded.outputs.items()
-            if name.endswith(STRING_OUTPUT_SUFFIX) and spec.dtype is dtypes.U8 and len(spec.shape or ()) == 2
+            if name.endswith(STRING_OUTPUT_SUFFIX) and spec.dtype is types.U8 and len(spec.shape or ()) == 2
         )
         self._set_status(State.AVAILABLE)
         log.info(
@@ -101,7 +99,7 @@ class ModelVersion:
     def output_metadata(self) -> tuple[TensorMetadata, ...]:
         loaded = self.loaded
         return tuple(
-            TensorMetadata(name, dtypes.STRING, spec.metadata().shape[:1])
+            TensorMetadata(name, types.STRING, spec.metadata().shape[:1])
             if name in self._string_outputs
             else spec.metadata()
             for name, spec in loaded.outputs.items()
@@ -173,9 +171,9 @@ async def _prepare_inputs(inputs: Mapping[str, Array], specs: tuple[TensorSpec, 
 def _convert_strings(array: Array, spec: TensorSpec) -> Array:
     if not is_string_array(array):
         return array
-    if spec.dtype is dtypes.STRING:
+    if spec.dtype is types.STRING:
         return np.array([as_bytes(s) for s in array.flat]).reshape(array.shape)
-    if spec.dtype is dtypes.U8 and spec.shape is not None and len(spec.shape) == 2:
+    if spec.dtype is types.U8 and spec.shape is not None and len(spec.shape) == 2:
         return strings_to_u8_2d(array, spec.name)
     raise InvalidInput(
         "Invalid input precision",
