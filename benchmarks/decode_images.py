@@ -16,7 +16,7 @@ from functools import partial
 import cv2
 import numpy as np
 
-from ovms_cli.inference import dtypes
+from ovms_cli import types
 from ovms_cli.inference.images import decode_images
 from ovms_cli.inference.shapes import Dim
 from ovms_cli.inference.tensor_spec import TensorSpec
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     pixels = cv2.GaussianBlur(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8), (9, 9), 3)
-    spec = TensorSpec("image", 0, dtypes.FP32, tuple(Dim.fixed(n) for n in (1, 224, 224, 3)), 0, "NHWC")
+    spec = TensorSpec("image", 0, types.FP32, tuple(Dim.fixed(n) for n in (1, 224, 224, 3)), 0, "NHWC")
     for ext in (".jpg", ".png"):
         data = cv2.imencode(ext, pixels)[1].tobytes()
         batch = np.empty(1, dtype=object)

@@ -33,8 +33,8 @@ from prometheus_client.samples import Sample
 
 from ovms_cli.errors import ServingError
 from ovms_cli.servables.manager import ModelManager
-from ovms_cli.servables.model_version import ModelVersion
-from ovms_cli.servables.states import State
+from ovms_cli.servables.servable import Servable
+from ovms_cli.types import State
 
 BUCKETS_US = tuple(math.floor(10 * 1.8**i) for i in range(33))
 
@@ -222,22 +222,17 @@ class VersionSeries:
         self.current = 0
         families.current.labels(*self.labels).set_function(lambda: self.current)
         self._batch_queue_time = families.batch_queue_time.labels(*self.labels)
-        self.served: ModelVersion | None = None
+        self.served: Servable | None = None
         self.stopped()
 
-    def serve(self, version: ModelVersion) -> None:
-        """Observe this loaded version's infer queue and batcher; set its stream and queue gauges."""
-        loaded = version.loaded
+    def serve(self, version: Servable) -> None:
+        """Observe this loaded version; set its stream and queue gauges."""
         self.served = version
-        loaded.queue.observer = self
-        if loaded.latency_lane is not None:
-            loaded.latency_lane.observer = self
-        if loaded.batcher is not None:
-            loaded.batcher.observer = self
-        self._families.streams.labels(*self.labels).set(_streams(loaded.compiled, loaded.nireq))
-        self._families.queue_size.labels(*self.labels).set(loaded.nireq)
-        queues = [q for q in (loaded.queue, loaded.latency_lane) if q is not None]
-        self._families.active.labels(*self.labels).set_function(lambda: sum(q.active for q in queues))
+        version.observe(self)
+        capacity = version.capacity()
+        self._families.streams.labels(*self.labels).set(capacity.streams)
+        self._families.queue_size.labels(*self.labels).set(capacity.infer_requests)
+        self._families.active.labels(*self.labels).set_function(version.active_requests)
 
     def stopped(self) -> None:
         """Not (or no longer) loaded: the gauges of its resources read 0."""
@@ -248,15 +243,9 @@ class VersionSeries:
 
     def batch_stats(self) -> tuple[int, int] | None:
         """(executions, requests) of this version's batcher, if it batches."""
-        if self.served is None:
-            return None
-        try:
-            batcher = self.served.loaded.batcher
-        except ServingError:
-            return None
-        return None if batcher is None else (batcher.stats.executions, batcher.stats.requests)
+        return None if self.served is None else self.served.batch_stats()
 
-    # InferObserver and BatchObserver: called on the event loop by the version's queues.
+    # ServableObserver: called on the event loop by the version it observes.
     def request_started(self) -> None:
         self.current += 1
 
@@ -339,10 +328,9 @@ class ServingMetrics:
 
     def sync(self) -> None:
         """Bind every version the manager holds; follow loads, reloads and unloads."""
-        for model in list(self._manager.models.values()):
-            for number, version in list(model.versions.items()):
-                series = self._versions.get((model.name, number)) or self._bind(model.name, number, version)
-                self._follow(series, version)
+        for name, number, version in self._manager.servables():
+            series = self._versions.get((name, number)) or self._bind(name, number, version)
+            self._follow(series, version)
 
     def render(self) -> bytes:
         self.sync()
@@ -350,13 +338,13 @@ class ServingMetrics:
 
     def _model(self, name: str) -> ModelSeries | None:
         found = self._models.get(name)
-        if found is None and name in self._manager.models:
+        if found is None and self._manager.has(name):
             found = self._models[name] = ModelSeries(self._families, name)
         return found
 
     def _version(self, name: str, version: int | None) -> VersionSeries | None:
         try:
-            served = self._manager.version(name, version)
+            served = self._manager.resolve(name, version)
         except ServingError:
             return None
         found = self._versions.get((name, served.version))
@@ -366,14 +354,14 @@ class ServingMetrics:
             self._follow(found, served)
         return found
 
-    def _bind(self, name: str, number: int, version: ModelVersion) -> VersionSeries:
+    def _bind(self, name: str, number: int, version: Servable) -> VersionSeries:
         model = self._model(name) or ModelSeries(self._families, name)
         series = self._versions[(name, number)] = VersionSeries(self._families, model, name, number)
         self._follow(series, version)
         return series
 
     @staticmethod
-    def _follow(series: VersionSeries, version: ModelVersion) -> None:
+    def _follow(series: VersionSeries, version: Servable) -> None:
         if version.state is State.AVAILABLE:
             if series.served is not version:
                 series.serve(version)
@@ -457,10 +445,3 @@ def _escape_help(text: str) -> str:
 
 def _escape_label(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def _streams(compiled: Any, nireq: int) -> int:
-    try:
-        return int(compiled.get_property("NUM_STREAMS"))
-    except (RuntimeError, TypeError, ValueError):
-        return nireq

@@ -17,10 +17,10 @@ import openvino.opset13 as ops
 import pytest
 
 from ovms_cli.errors import ModelNotFound
-from ovms_cli.inference.dtypes import from_ov
-from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli.inference.ov_types import from_ov
 from ovms_cli.servables.pipelines.custom_node_library import CustomNodeLibrary
 from ovms_cli.servables.pipelines.signatures import NodeSignature, StaticModelCatalog
+from ovms_cli.types import TensorMetadata
 
 C_NODES = Path(__file__).parent / "servables" / "pipelines" / "c_nodes"
 

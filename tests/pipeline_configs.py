@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli import types
 from ovms_cli.servables.pipelines.signatures import NodeSignature, StaticModelCatalog
 from ovms_cli.servables.pipelines.validation import ValidationContext
+from ovms_cli.types import DType, TensorMetadata
 
 Spec = tuple[str, DType, tuple[int, ...]]
 
@@ -17,7 +16,7 @@ def sig(inputs: list[Spec], outputs: list[Spec], forbidden_dynamic: bool = False
     )
 
 
-FP32, I32 = dtypes.FP32, dtypes.I32
+FP32, I32 = types.FP32, types.I32
 MODELS = StaticModelCatalog(
     {
         "affine": {1: sig([("input", FP32, (-1, 4))], [("scaled", FP32, (-1, 4)), ("total", FP32, (-1,))])},

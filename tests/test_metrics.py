@@ -13,9 +13,9 @@ from prometheus_client.samples import Sample
 
 from ovms_cli import metrics
 from ovms_cli.config.model_config import DynamicBatching, ModelConfig
-from ovms_cli.inference.request import InferenceRequest
 from ovms_cli.metrics import GRPC, KSERVE, REST, TFS, ServingMetrics, endpoint, parse_families
 from ovms_cli.servables.manager import ModelManager
+from ovms_cli.types import InferenceRequest
 
 SPEC_BUCKETS = (
     "10, 18, 32, 58, 104, 188, 340, 612, 1101, 1983, 3570, 6426, 11568, 20822, 37481, 67466, 121439, "

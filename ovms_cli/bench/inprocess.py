@@ -31,7 +31,7 @@ from ovms_cli.bench.errors import BenchError
 from ovms_cli.bench.inputs import BYTES, BenchInput
 from ovms_cli.bench.stats import Measurement
 from ovms_cli.config.model_config import ModelConfig
-from ovms_cli.inference import dtypes
+from ovms_cli.inference import ov_types
 from ovms_cli.inference.images import decode_images
 from ovms_cli.inference.shapes import shape_from_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
@@ -174,7 +174,7 @@ def _tensor(port: ov.Output, item: BenchInput) -> ov.Tensor:
 
 
 def _decoded_image(port: ov.Output, item: BenchInput) -> npt.NDArray[Any]:
-    dtype = dtypes.from_ov(port.get_element_type())
+    dtype = ov_types.from_ov(port.get_element_type())
     partial = port.get_partial_shape()
     if dtype is None or partial.rank.is_dynamic:
         raise BenchError(f"input {item.name}: the in-process model cannot take a decoded image")

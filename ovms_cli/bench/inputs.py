@@ -19,10 +19,10 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from ovms_cli import types
 from ovms_cli._proto import grpc_predict_v2_pb2 as pb
 from ovms_cli._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ovms_cli.bench.errors import BenchError
-from ovms_cli.inference import dtypes
 from ovms_cli.protocol.bytes_tensor import encode_bytes_tensor
 
 METADATA_TIMEOUT_S = 10.0
@@ -177,10 +177,10 @@ def _image_input(info: ModelInfo, image: Path) -> BenchInput:
 
 
 def _random(tensor: TensorInfo, shape: tuple[int, ...], rng: np.random.Generator) -> npt.NDArray[Any]:
-    dtype = dtypes.from_kserve(tensor.datatype)
+    dtype = types.from_kserve(tensor.datatype)
     if dtype is None:
         raise BenchError(f"input {tensor.name}: unknown datatype {tensor.datatype}")
-    if dtype is dtypes.BYTES:
+    if dtype is types.BYTES:
         array = np.empty(shape, dtype=object)
         array.fill(b"ovms benchmark")
         return array

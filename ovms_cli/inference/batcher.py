@@ -24,7 +24,7 @@ import openvino as ov
 
 from ovms_cli.errors import InternalError
 from ovms_cli.inference.infer_queue import InferQueue, Outputs
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array
 
 Feed = Mapping[int, Array]
 

@@ -15,16 +15,15 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ovms_cli import types
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim
-from ovms_cli.inference.strings import as_bytes
 from ovms_cli.inference.tensor_spec import TensorSpec
+from ovms_cli.types import Array, as_bytes
 
 IMAGE_PRECISIONS = frozenset(
     d.kserve
-    for d in (dtypes.FP32, dtypes.FP64, dtypes.FP16, dtypes.I32, dtypes.I16, dtypes.U16, dtypes.I8, dtypes.U8)
+    for d in (types.FP32, types.FP64, types.FP16, types.I32, types.I16, types.U16, types.I8, types.U8)
 )
 _NHWC = ("N", "H", "W", "C")
 _RESIZE_CARRIERS: dict[type[np.generic], type[np.generic]] = {

@@ -29,7 +29,7 @@ import openvino as ov
 
 from ovms_cli.errors import InternalError, InvalidInput, ServingError
 from ovms_cli.inference import openvino_messages
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array
 
 Outputs = dict[str, Array]
 _Userdata = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outputs]", ov.InferRequest, Mapping[int, Array]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import openvino as ov
@@ -64,8 +63,3 @@ def shape_from_ov(shape: ov.PartialShape) -> Shape:
 
 def shape_to_ov(shape: Shape) -> ov.PartialShape:
     return ov.PartialShape([d.to_ov() for d in shape])
-
-
-def format_shape(dims: Sequence[object]) -> str:
-    """``(1,3,224,224)`` as OVMS prints shapes in messages."""
-    return "(" + ",".join(str(d) for d in dims) + ")"

@@ -10,23 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array, as_bytes
 
 MAX_BYTES = 1 << 30
 MAX_EXCEEDED = "Maximum 2D array after string conversion exceeded 1GB"
 STRING_OUTPUT_SUFFIX = "_string"
 _POINTER_BYTES = np.dtype(object).itemsize
-
-
-def as_bytes(element: object) -> bytes:
-    """One string element as bytes: str as UTF-8, anything else not bytes-like through ``str``."""
-    if isinstance(element, bytes):
-        return element
-    if isinstance(element, str):
-        return element.encode()
-    if isinstance(element, (bytearray, memoryview, np.bytes_)):
-        return bytes(element)
-    return str(element).encode()
 
 
 def strings_to_u8_2d(strings: Array, name: str) -> Array:

@@ -6,13 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ovms_cli import types
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.inference.request import Array
-from ovms_cli.inference.shapes import Shape, format_shape
-from ovms_cli.inference.strings import as_bytes
-from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli.inference.shapes import Shape
+from ovms_cli.types import Array, DType, TensorMetadata, as_bytes, format_shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +32,9 @@ class TensorSpec:
             self._validate_shape(array.shape)
 
     def _validate_precision(self, array: Array) -> None:
-        if array.dtype == self.dtype.numpy or (array.dtype.kind in "OSU" and self.dtype is dtypes.STRING):
+        if array.dtype == self.dtype.numpy or (array.dtype.kind in "OSU" and self.dtype is types.STRING):
             return
-        actual = dtypes.from_numpy(array.dtype)
+        actual = types.from_numpy(array.dtype)
         raise InvalidInput(
             "Invalid input precision",
             f"Expected: {self.dtype.kserve}; Actual: {actual.kserve if actual else array.dtype}; "

@@ -8,8 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import Array
-from ovms_cli.inference.strings import as_bytes
+from ovms_cli.types import Array, as_bytes
 
 _LENGTH = struct.Struct("<I")
 MALFORMED = "Inputs inside buffer does not match expected format."

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array
 
 _TOKENS = ("NaN", "Infinity")  # where orjson stops; "-Infinity" stops it after the sign
 

@@ -7,14 +7,12 @@ from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
+from ovms_cli import types
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.inference.request import Array, Parameter
-from ovms_cli.inference.strings import as_bytes
 from ovms_cli.protocol import typed_values
 from ovms_cli.protocol.bytes_tensor import decode_bytes_tensor, encode_bytes_tensor
 from ovms_cli.protocol.tensor_shape import check_extent
+from ovms_cli.types import Array, DType, Parameter, as_bytes
 
 INVALID_CONTENT_SIZE = "Invalid content size of tensor proto"
 INVALID_VALUE_COUNT = "Invalid number of values in tensor proto container"
@@ -30,7 +28,7 @@ _UNSUPPORTED_TENSOR_PARAMETERS = {
 
 
 def dtype_for(datatype: str, name: str) -> DType:
-    dtype = dtypes.from_kserve(datatype)
+    dtype = types.from_kserve(datatype)
     if dtype is None:
         raise InvalidInput("Invalid input precision", f"Unknown datatype: {datatype}; input name: {name}")
     return dtype
@@ -70,7 +68,7 @@ def tensor_from_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes |
     """A tensor over ``raw`` without copying (numeric), or decoded from length-prefixed elements (BYTES)."""
     dtype = dtype_for(datatype, name)
     count = element_count(shape)
-    if dtype is dtypes.BYTES:
+    if dtype is types.BYTES:
         return _sized(name, decode_bytes_tensor(raw, name), count, shape)
     expected = count * dtype.itemsize
     actual = raw.nbytes if isinstance(raw, memoryview) else len(raw)
@@ -84,13 +82,13 @@ def tensor_from_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes |
 def tensor_from_values(name: str, datatype: str, shape: Sequence[int], values: Collection[object]) -> Array:
     """A tensor from typed values (gRPC ``contents``) or JSON ``data``, flat or nested."""
     dtype = dtype_for(datatype, name)
-    if dtype is dtypes.FP16:
+    if dtype is types.FP16:
         raise InvalidInput(
             UNSUPPORTED_PRECISION,
             "FP16 data must be sent in binary form (raw_input_contents over gRPC, "
             f"binary_data_size over REST); input name: {name}",
         )
-    flat = _strings(name, values) if dtype is dtypes.BYTES else _numbers(name, dtype, values)
+    flat = _strings(name, values) if dtype is types.BYTES else _numbers(name, dtype, values)
     return _sized(name, flat, element_count(shape), shape)
 
 
@@ -123,7 +121,7 @@ def _strings(name: str, values: Collection[object]) -> Array:
 
 def datatype_of(name: str, arr: Array) -> str:
     """The KServe datatype of an output array."""
-    dtype = dtypes.from_numpy(arr.dtype)
+    dtype = types.from_numpy(arr.dtype)
     if dtype is None:
         raise InternalError("Unsupported serialization precision", f"dtype: {arr.dtype}; output name: {name}")
     return dtype.kserve

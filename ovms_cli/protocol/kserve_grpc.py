@@ -11,11 +11,17 @@ from ovms_cli._proto.grpc_predict_v2_pb2 import (
     ModelMetadataResponse,
 )
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
 from ovms_cli.protocol import kserve
 from ovms_cli.protocol.kserve import parse_version
 from ovms_cli.protocol.protobuf_wire import tag, varint
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
+from ovms_cli.types import (
+    Array,
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadata,
+    Parameter,
+    TensorMetadata,
+)
 
 __all__ = [
     "decode_infer_request",

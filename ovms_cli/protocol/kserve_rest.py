@@ -15,11 +15,17 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ovms_cli import types
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
 from ovms_cli.protocol import json_numbers, kserve
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
+from ovms_cli.types import (
+    Array,
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadata,
+    Parameter,
+    TensorMetadata,
+)
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BUFFER_EXCEEDED = "Received buffer size is smaller than binary_data_size parameter indicates"
@@ -217,7 +223,7 @@ def _implicit_binary_input(
 ) -> Array:
     """An input without ``data`` or ``binary_data_size``: its size follows from shape and datatype."""
     dtype = kserve.dtype_for(datatype, name)
-    if dtype is not dtypes.BYTES:
+    if dtype is not types.BYTES:
         chunk = tail.take(name, kserve.element_count(shape) * dtype.itemsize)
     elif only:
         chunk = tail.rest(name)

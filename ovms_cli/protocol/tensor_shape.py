@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.shapes import format_shape
+from ovms_cli.types import format_shape
 
 INVALID_SHAPE = "Invalid input shape"
 # numpy 1.x's limit (numpy 2 allows 64); OpenVINO models are far below either.

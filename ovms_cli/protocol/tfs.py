@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ovms_cli import types
 from ovms_cli._proto.tensorflow.core.framework.tensor_pb2 import TensorProto
 from ovms_cli._proto.tensorflow.core.framework.tensor_shape_pb2 import TensorShapeProto
 from ovms_cli._proto.tensorflow.core.framework.types_pb2 import DataType
@@ -31,14 +32,9 @@ from ovms_cli._proto.tensorflow_serving.apis.model_pb2 import ModelSpec
 from ovms_cli._proto.tensorflow_serving.apis.predict_pb2 import PredictRequest
 from ovms_cli._proto.tensorflow_serving.util.status_pb2 import StatusProto
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.inference.request import Array
-from ovms_cli.inference.strings import as_bytes
 from ovms_cli.protocol.tensor_shape import check_extent
 from ovms_cli.protocol.typed_values import check_range
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
-from ovms_cli.servables.states import VersionStatus
+from ovms_cli.types import Array, DType, ModelMetadata, TensorMetadata, VersionStatus, as_bytes
 
 SIGNATURE_DEF = "signature_def"
 SERVING_DEFAULT = "serving_default"
@@ -56,24 +52,24 @@ _HEADER_FIELDS = frozenset({"dtype", "tensor_shape", "version_number"})
 
 Request = PredictRequest | GetModelMetadataRequest | GetModelStatusRequest
 
-_BY_TF: dict[int, DType] = {d.tf: d for d in dtypes.ALL if d.tf}
-_TF_NAMES: dict[DType, str] = {d: DataType.Name(d.tf) for d in dtypes.ALL}
+_BY_TF: dict[int, DType] = {d.tf: d for d in types.ALL if d.tf}
+_TF_NAMES: dict[DType, str] = {d: DataType.Name(d.tf) for d in types.ALL}
 
 # Where a TensorProto of each type keeps its values when tensor_content is empty (TF's tensor.proto).
 _VALUE_FIELD: dict[DType, str] = {
-    dtypes.FP32: "float_val",
-    dtypes.FP64: "double_val",
-    dtypes.FP16: "half_val",
-    dtypes.I64: "int64_val",
-    dtypes.I32: "int_val",
-    dtypes.I16: "int_val",
-    dtypes.I8: "int_val",
-    dtypes.U16: "int_val",
-    dtypes.U8: "int_val",
-    dtypes.U64: "uint64_val",
-    dtypes.U32: "uint32_val",
-    dtypes.BOOL: "bool_val",
-    dtypes.STRING: "string_val",
+    types.FP32: "float_val",
+    types.FP64: "double_val",
+    types.FP16: "half_val",
+    types.I64: "int64_val",
+    types.I32: "int_val",
+    types.I16: "int_val",
+    types.I8: "int_val",
+    types.U16: "int_val",
+    types.U8: "int_val",
+    types.U64: "uint64_val",
+    types.U32: "uint32_val",
+    types.BOOL: "bool_val",
+    types.STRING: "string_val",
 }
 
 # The numpy type each typed field's values arrive in, before the cast to the tensor's own type.
@@ -148,7 +144,7 @@ def tensor_to_array(name: str, tensor: TensorProto) -> Array:
     content: bytes = tensor.tensor_content
     field = _VALUE_FIELD[dtype]
     _check_value_fields(name, dtype, tensor, field)
-    if content and dtype is not dtypes.STRING:
+    if content and dtype is not types.STRING:
         return _from_content(name, dtype, shape, count, content)
     values = getattr(tensor, field)
     if len(values) != count:
@@ -156,7 +152,7 @@ def tensor_to_array(name: str, tensor: TensorProto) -> Array:
             INVALID_VALUE_COUNT,
             f"Expected: {count}; Actual: {len(values)}; field: {field}; input name: {name}",
         )
-    if dtype is dtypes.STRING:
+    if dtype is types.STRING:
         return bytes_array(values).reshape(shape)
     return _from_values(name, dtype, field, values, count).reshape(shape)
 
@@ -166,14 +162,14 @@ def _check_value_fields(name: str, dtype: DType, tensor: TensorProto, field: str
     for descriptor, _ in tensor.ListFields():
         if descriptor.name in _HEADER_FIELDS or descriptor.name == field:
             continue
-        if descriptor.name == "tensor_content" and dtype is not dtypes.STRING:
+        if descriptor.name == "tensor_content" and dtype is not types.STRING:
             if getattr(tensor, field):
                 raise InvalidInput(
                     INVALID_CONTENT,
                     f"values in both tensor_content and {field}; send one of them; input name: {name}",
                 )
             continue
-        where = field if dtype is dtypes.STRING else f"tensor_content or {field}"
+        where = field if dtype is types.STRING else f"tensor_content or {field}"
         raise InvalidInput(
             INVALID_CONTENT,
             f"{_TF_NAMES[dtype]} values belong in {where}, got values in {descriptor.name}; input name: {name}",
@@ -193,7 +189,7 @@ def _from_content(name: str, dtype: DType, shape: tuple[int, ...], count: int, c
 def _from_values(name: str, dtype: DType, field: str, values: Iterable[object], count: int) -> Array:
     """The typed field's values as ``dtype``; a value the type cannot hold is refused, not wrapped."""
     flat = np.fromiter(values, dtype=_FIELD_NUMPY[field], count=count)
-    if dtype is dtypes.FP16:  # half_val holds each value's 16-bit pattern
+    if dtype is types.FP16:  # half_val holds each value's 16-bit pattern
         if count:
             check_range(name, f"{field} (16-bit patterns)", np.dtype(np.uint16), flat, INVALID_CONTENT)
         return flat.astype(np.uint16).view(np.float16)
@@ -214,7 +210,7 @@ def bytes_array(items: Iterable[bytes]) -> Array:
 
 
 def output_dtype(name: str, arr: Array) -> DType:
-    dtype = dtypes.from_numpy(arr.dtype)
+    dtype = types.from_numpy(arr.dtype)
     if dtype is None or not dtype.tf:
         raise InternalError("Unsupported serialization precision", f"dtype: {arr.dtype}; output name: {name}")
     return dtype
@@ -228,7 +224,7 @@ def tensor_header(name: str, arr: Array) -> TensorProto:
     """An output's TensorProto without its numeric data: dtype, shape and, for strings, string_val."""
     dtype = output_dtype(name, arr)
     tensor = TensorProto(dtype=_TF_NAMES[dtype], tensor_shape=shape_proto(arr.shape))
-    if dtype is dtypes.STRING:
+    if dtype is types.STRING:
         tensor.string_val.extend(as_bytes(element) for element in arr.ravel().tolist())
     return tensor
 

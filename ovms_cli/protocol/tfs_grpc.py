@@ -15,11 +15,9 @@ from ovms_cli._proto.tensorflow_serving.apis.get_model_status_pb2 import (
 )
 from ovms_cli._proto.tensorflow_serving.apis.predict_pb2 import PredictRequest, PredictResponse
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import InferenceRequest, InferenceResponse
 from ovms_cli.protocol import tfs
 from ovms_cli.protocol.protobuf_wire import tag, varint
-from ovms_cli.servables.metadata import ModelMetadata
-from ovms_cli.servables.states import VersionStatus
+from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, VersionStatus
 
 __all__ = [
     "decode_metadata_request",

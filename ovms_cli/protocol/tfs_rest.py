@@ -20,15 +20,20 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from ovms_cli import types
 from ovms_cli._proto._pool import POOL
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse
-from ovms_cli.inference.strings import as_bytes
 from ovms_cli.protocol import json_numbers, tfs, typed_values
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
-from ovms_cli.servables.states import VersionStatus
+from ovms_cli.types import (
+    Array,
+    DType,
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadata,
+    TensorMetadata,
+    VersionStatus,
+    as_bytes,
+)
 
 JSON_INVALID = "The file is not valid json"
 BODY_NOT_AN_OBJECT = "Request body should be JSON object"
@@ -45,7 +50,7 @@ INVALID_FORMAT = "Inputs inside buffer does not match expected format."
 INVALID_OUTPUT = "Could not parse output content."
 
 BYTES_SUFFIX = "_bytes"  # TF Serving: string outputs so named are always base64
-_TEXT_DTYPES = (dtypes.U8, dtypes.STRING)  # inputs that take plain JSON strings (spec §7.5)
+_TEXT_DTYPES = (types.U8, types.STRING)  # inputs that take plain JSON strings (spec §7.5)
 
 
 class Layout(Enum):
@@ -145,7 +150,7 @@ def _tensor(name: str, value: object, dtype: DType | None, parse_error: str) -> 
 
 
 def _numbers(name: str, value: object, dtype: DType | None, parse_error: str) -> Array:
-    if dtype is dtypes.STRING:
+    if dtype is types.STRING:
         raise InvalidInput(parse_error, f"string input takes strings, got numbers; input name: {name}")
     if dtype is not None:
         if isinstance(value, list):

@@ -20,8 +20,7 @@ from typing import cast
 import numpy as np
 
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array, DType
 
 INVALID_CONTENT = "Could not parse input content. Not valid ndarray detected"
 

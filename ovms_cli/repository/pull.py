@@ -7,21 +7,11 @@ are kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from ovms_cli.repository.mirror import Mirror, RemoteFile
+from ovms_cli.repository.mirror import Mirror, SyncListener
 from ovms_cli.repository.remote import RemoteVersion, list_remote_versions
 from ovms_cli.repository.stores import RemoteUri, open_store, parse_uri
 from ovms_cli.repository.stores.errors import PathNotFound
@@ -36,15 +26,18 @@ def pull_model(
     *,
     version: int | None = None,
     all_versions: bool = False,
-    console: Console | None = None,
+    progress: Callable[[int], AbstractContextManager[SyncListener | None]] = lambda _total: nullcontext(),
 ) -> Path:
-    """Download and return the local repository folder. Raises RepositoryError."""
+    """Download and return the local repository folder. Raises RepositoryError.
+
+    ``progress(total_bytes)`` gives the listener that follows every file (the CLI's progress bars).
+    """
     location = parse_uri(uri)
     store = open_store(location)
     chosen = select_versions(list_remote_versions(store, location), location, version, all_versions)
     root = (dest if dest is not None else Path.cwd() / location.last_name).absolute()
     mirror = Mirror(root)
-    with _Bars(console or Console(stderr=True), sum(v.size for v in chosen)) as bars:
+    with progress(sum(v.size for v in chosen)) as bars:
         for found in chosen:
             mirror.sync(store, str(found.number), found.files, bars)
     return root
@@ -68,41 +61,3 @@ def select_versions(
     if not complete:
         raise RepositoryError(f"No version of {uri.text} holds a complete model (versions: {list(versions)})")
     return [complete[-1]]
-
-
-class _Bars:
-    """Rich progress: one bar for the whole download, one per file (SyncListener)."""
-
-    def __init__(self, console: Console, total: int) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self._total = self._progress.add_task("[bold]total", total=total)
-        self._files: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _Bars:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._progress.stop()
-
-    def started(self, file: RemoteFile, cached: bool) -> None:
-        description = f"{file.path} (up to date)" if cached else file.path
-        task = self._progress.add_task(description, total=file.info.size)
-        self._files[file.path] = task
-        if cached:
-            self._progress.update(task, completed=file.info.size)
-            self._progress.advance(self._total, file.info.size)
-
-    def advanced(self, file: RemoteFile, size: int) -> None:
-        self._progress.advance(self._files[file.path], size)
-        self._progress.advance(self._total, size)
-
-    def finished(self, file: RemoteFile) -> None:
-        self._progress.update(self._files[file.path], completed=file.info.size)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
-from ovms_cli.inference.request import InferenceRequest, InferenceResponse
-from ovms_cli.servables.metadata import ModelMetadata
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_loader import Runtime
-from ovms_cli.servables.model_version import ModelVersion
-from ovms_cli.servables.states import State, VersionStatus
+from ovms_cli.servables.servable import Servable
+from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, State, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -97,6 +95,17 @@ class ModelManager:
                 found[name] = problems
         return found
 
+    def startup_failure(self) -> str | None:
+        """Why the first model that failed to load did (for exiting on a load failure), or None."""
+        for model in self.models.values():
+            if model.listing_error is not None:
+                return f"Model {model.name} failed to load - {model.listing_error}"
+            failed = [v for v in model.versions.values() if v.status.error_code != 0]
+            if failed:
+                reasons = "; ".join(f"version {v.version}: {v.status.reason}" for v in failed)
+                return f"Model {model.name} failed to load - {reasons}"
+        return None
+
     async def sync_versions(self) -> bool:
         """One watcher pass over every configured model's repository."""
         async with self._lock:
@@ -115,7 +124,29 @@ class ModelManager:
             raise ModelNotFound(name)
         return found
 
-    def version(self, name: str, version: int | None) -> ModelVersion:
+    def has(self, name: str) -> bool:
+        """Whether ``name`` was ever configured (its retired versions stay listed)."""
+        return name in self.models
+
+    def names(self) -> tuple[str, ...]:
+        """Every name ever configured, in the order first configured."""
+        return tuple(self.models)
+
+    def config(self, name: str) -> ModelConfig:
+        """The configuration ``name`` serves with. Raises ModelNotFound."""
+        return self.model(name).config
+
+    def servables(self) -> Iterator[tuple[str, int, Servable]]:
+        """(name, version number, servable) of every version ever registered, in any state."""
+        for model in list(self.models.values()):
+            for number, version in list(model.versions.items()):
+                yield model.name, number, version
+
+    def resolve(self, name: str, version: int | None) -> Servable:
+        """The servable a request for ``name`` and ``version`` (None: the default) goes to.
+
+        Raises ModelNotFound, VersionNotFound, or NotReady/NotFound when no version can serve.
+        """
         return self.model(name).version(version)
 
     def is_model_ready(self, name: str, version: int | None) -> bool:
@@ -125,7 +156,7 @@ class ModelManager:
         or an unknown version, is NotFound.
         """
         try:
-            return self.version(name, version).state is State.AVAILABLE
+            return self.resolve(name, version).state is State.AVAILABLE
         except NotReady:
             return False
 
@@ -139,9 +170,11 @@ class ModelManager:
             raise VersionNotFound(name, version)
         return (found.status,)
 
-    def metadata(self, name: str, version: int | None) -> ModelMetadata:
+    def metadata(self, name: str, version: int | None, served: Servable | None = None) -> ModelMetadata:
+        """``served``: the servable already resolved for this request, if the caller has it."""
         model = self.model(name)
-        served = model.version(version)
+        if served is None:
+            served = model.version(version)
         return ModelMetadata(
             name=name,
             versions=model.available_versions(),
@@ -149,7 +182,9 @@ class ModelManager:
             outputs=served.output_metadata(),
         )
 
-    async def infer(self, request: InferenceRequest) -> InferenceResponse:
-        served = self.version(request.model_name, request.model_version)
+    async def infer(self, request: InferenceRequest, served: Servable | None = None) -> InferenceResponse:
+        """``served``: the servable already resolved for this request (TFS REST decodes against it)."""
+        if served is None:
+            served = self.resolve(request.model_name, request.model_version)
         outputs = await served.infer(request.inputs, request.requested_outputs)
         return InferenceResponse(request.model_name, served.version, outputs, request.id)

@@ -17,7 +17,7 @@ from ovms_cli.errors import NotReady, VersionNotFound
 from ovms_cli.repository.source import RepositoryError, VersionEntry, open_source
 from ovms_cli.servables.model_loader import Runtime
 from ovms_cli.servables.model_version import ModelVersion
-from ovms_cli.servables.states import State
+from ovms_cli.types import State
 
 log = logging.getLogger("ovms.modelmanager")
 

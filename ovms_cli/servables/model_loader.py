@@ -16,15 +16,15 @@ import openvino as ov
 from ovms_cli.config.grammar import ShapeSpec
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.config.preprocessing import Preprocessing
-from ovms_cli.inference import dtypes, openvino_messages
+from ovms_cli.inference import openvino_messages, ov_types
 from ovms_cli.inference.batcher import Batcher, run_alone
 from ovms_cli.inference.infer_queue import InferQueue
 from ovms_cli.inference.preprocessing import PreprocessingError, add_preprocessing, check_input
-from ovms_cli.inference.request import Array
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
 from ovms_cli.repository.versions import find_model_file
 from ovms_cli.servables.tensor_mapping import MappingError, public_names, read_mapping
+from ovms_cli.types import Array
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -360,7 +360,7 @@ def _compile(
 
 
 def _spec(name: str, index: int, port: ov.Output, batch_index: int | None) -> TensorSpec:
-    dtype = dtypes.from_ov(port.get_element_type())
+    dtype = ov_types.from_ov(port.get_element_type())
     if dtype is None:
         raise LoadError(f"tensor {name}: element type {port.get_element_type()} has no API datatype")
     shape = port.get_partial_shape()

@@ -7,18 +7,18 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
+import openvino as ov
 
+from ovms_cli import types
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import InvalidInput, NotFound, NotReady
-from ovms_cli.inference import dtypes
 from ovms_cli.inference.images import decode_images
-from ovms_cli.inference.request import Array
-from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, as_bytes, strings_to_u8_2d, u8_2d_to_strings
+from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, strings_to_u8_2d, u8_2d_to_strings
 from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
 from ovms_cli.repository.source import ModelSource, RepositoryError
-from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.model_loader import LoadedModel, LoadError, Runtime, load_model
-from ovms_cli.servables.states import ErrorCode, State, VersionStatus
+from ovms_cli.servables.servable import Capacity, ServableObserver
+from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus, as_bytes
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -69,7 +69,7 @@ class ModelVersion:
         self._string_outputs = frozenset(
             name
             for name, spec in loaded.outputs.items()
-            if name.endswith(STRING_OUTPUT_SUFFIX) and spec.dtype is dtypes.U8 and len(spec.shape or ()) == 2
+            if name.endswith(STRING_OUTPUT_SUFFIX) and spec.dtype is types.U8 and len(spec.shape or ()) == 2
         )
         self._set_status(State.AVAILABLE)
         log.info(
@@ -101,7 +101,7 @@ class ModelVersion:
     def output_metadata(self) -> tuple[TensorMetadata, ...]:
         loaded = self.loaded
         return tuple(
-            TensorMetadata(name, dtypes.STRING, spec.metadata().shape[:1])
+            TensorMetadata(name, types.STRING, spec.metadata().shape[:1])
             if name in self._string_outputs
             else spec.metadata()
             for name, spec in loaded.outputs.items()
@@ -125,6 +125,31 @@ class ModelVersion:
             outputs[name] = u8_2d_to_strings(outputs[name], name)
         return outputs
 
+    def observe(self, observer: ServableObserver | None) -> None:
+        """Report this loaded version's queues and batcher to ``observer`` (metrics)."""
+        loaded = self.loaded
+        loaded.queue.observer = observer
+        if loaded.latency_lane is not None:
+            loaded.latency_lane.observer = observer
+        if loaded.batcher is not None:
+            loaded.batcher.observer = observer
+
+    def capacity(self) -> Capacity:
+        loaded = self.loaded
+        return Capacity(_streams(loaded.compiled, loaded.nireq), loaded.nireq)
+
+    def active_requests(self) -> int:
+        loaded = self._loaded
+        if loaded is None:
+            return 0
+        return sum(q.active for q in (loaded.queue, loaded.latency_lane) if q is not None)
+
+    def batch_stats(self) -> tuple[int, int] | None:
+        loaded = self._loaded
+        if loaded is None or loaded.batcher is None or self.state is not State.AVAILABLE:
+            return None
+        return loaded.batcher.stats.executions, loaded.batcher.stats.requests
+
     def _set_status(self, state: State, code: ErrorCode = ErrorCode.OK, reason: str = "") -> None:
         self._status = VersionStatus(self.version, state, code, reason)
         log.info(
@@ -141,6 +166,13 @@ class ModelVersion:
         if first is None or first.shape is None or first.batch_index is None:
             return "none"
         return str(first.shape[first.batch_index])
+
+
+def _streams(compiled: ov.CompiledModel, nireq: int) -> int:
+    try:
+        return int(compiled.get_property("NUM_STREAMS"))
+    except (RuntimeError, TypeError, ValueError):
+        return nireq
 
 
 def _check_requested(requested: tuple[str, ...], outputs: Mapping[str, TensorSpec]) -> None:
@@ -173,9 +205,9 @@ async def _prepare_inputs(inputs: Mapping[str, Array], specs: tuple[TensorSpec, 
 def _convert_strings(array: Array, spec: TensorSpec) -> Array:
     if not is_string_array(array):
         return array
-    if spec.dtype is dtypes.STRING:
+    if spec.dtype is types.STRING:
         return np.array([as_bytes(s) for s in array.flat]).reshape(array.shape)
-    if spec.dtype is dtypes.U8 and spec.shape is not None and len(spec.shape) == 2:
+    if spec.dtype is types.U8 and spec.shape is not None and len(spec.shape) == 2:
         return strings_to_u8_2d(array, spec.name)
     raise InvalidInput(
         "Invalid input precision",

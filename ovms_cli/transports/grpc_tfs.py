@@ -38,8 +38,8 @@ class PredictionServicer:
         self, request: metadata.GetModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> metadata.GetModelMetadataResponse:
         name, version = codec.decode_metadata_request(request)
-        served = self._manager.version(name, version).version
-        return codec.encode_model_metadata(self._manager.metadata(name, served), served)
+        served = self._manager.resolve(name, version)
+        return codec.encode_model_metadata(self._manager.metadata(name, version, served), served.version)
 
     @grpc_errors
     async def Classify(self, request: object, context: grpc.aio.ServicerContext) -> None:

@@ -22,6 +22,7 @@ from ovms_cli.transports.grpc_kserve import SERVER_NAME
 from ovms_cli.transports.limits import BodyLimit
 from ovms_cli.transports.rest_config import ConfigRoutes
 from ovms_cli.transports.tracker import RequestTracker, rest_call
+from ovms_cli.types import State
 
 JSON = "application/json"
 HEADER_LENGTH = "inference-header-content-length"
@@ -50,8 +51,9 @@ class KServeRoutes:
 
     async def model_ready(self, request: Request) -> Response:
         name, version = _target(request)
-        if not self._manager.is_model_ready(name, version):
-            raise self._manager.version(name, version).unavailable_error()
+        served = self._manager.resolve(name, version)
+        if served.state is not State.AVAILABLE:
+            raise served.unavailable_error()
         return Response(status_code=200)
 
     async def infer(self, request: Request) -> Response:

@@ -28,7 +28,7 @@ class ConfigRoutes:
         return Response(self._document(), status_code=201 if changed else 200, media_type=JSON)
 
     def _document(self) -> bytes:
-        statuses = {name: self._manager.model_status(name, None) for name in self._manager.models}
+        statuses = {name: self._manager.model_status(name, None) for name in self._manager.names()}
         return tfs_rest.encode_config_status(statuses)
 
     def routes(self) -> list[Route]:

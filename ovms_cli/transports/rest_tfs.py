@@ -56,19 +56,19 @@ class TfsRoutes:
 
     def metadata(self, match: re.Match[str]) -> Response:
         name, version = _target(match)
-        served = self._manager.version(name, version).version
-        body = codec.encode_model_metadata(self._manager.metadata(name, served), served)
+        served = self._manager.resolve(name, version)
+        body = codec.encode_model_metadata(self._manager.metadata(name, version, served), served.version)
         return Response(body, media_type=JSON)
 
     async def predict(self, request: Request, match: re.Match[str]) -> Response:
         if match["method"] != "predict":
             raise NotFound("Requested REST resource not found", f":{match['method']} is not supported")
         name, version = _target(match)
-        served = self._manager.version(name, version)
+        served = self._manager.resolve(name, version)
         core_request, layout = codec.decode_predict_request(
             await request.body(), name, served.version, served.input_metadata()
         )
-        response = await self._manager.infer(core_request)
+        response = await self._manager.infer(core_request, served)  # resolved once, above
         return Response(codec.encode_predict_response(response, layout), media_type=JSON)
 
 

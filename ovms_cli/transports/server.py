@@ -121,13 +121,9 @@ async def _drain(tracker: RequestTracker, timeout: float) -> None:
 
 
 def _check_loaded(manager: ModelManager) -> None:
-    for model in manager.models.values():
-        if model.listing_error is not None:
-            raise StartupError(f"Model {model.name} failed to load - {model.listing_error}")
-        failed = [v for v in model.versions.values() if v.status.error_code != 0]
-        if failed:
-            reasons = "; ".join(f"version {v.version}: {v.status.reason}" for v in failed)
-            raise StartupError(f"Model {model.name} failed to load - {reasons}")
+    failure = manager.startup_failure()
+    if failure is not None:
+        raise StartupError(failure)
 
 
 def _core(cpu_extension: Path | None) -> ov.Core:
@@ -239,14 +235,17 @@ def _start_rest(
 
 def _log_summary(settings: ServerSettings, manager: ModelManager) -> None:
     log.info("OpenVINO Model Server (ovms %s), OpenVINO backend %s", __version__, ov.get_version())
-    for model in manager.models.values():
-        versions = ", ".join(f"{v}:{s.state.name}" for v, s in sorted(model.versions.items())) or "none"
+    for name in manager.names():
+        versions = (
+            ", ".join(f"{s.version}:{s.state.name}" for s in manager.model_status(name, None)) or "none"
+        )
+        config = manager.config(name)
         log.info(
             "Model %s: versions [%s], device %s, base path %s",
-            model.name,
+            name,
             versions,
-            model.config.target_device,
-            model.config.base_path,
+            config.target_device,
+            config.base_path,
         )
     rest = f"{settings.rest_bind_address}:{settings.rest_port}" if settings.rest_port else "disabled"
     log.info("Server ready: gRPC %s:%d, REST %s", settings.grpc_bind_address, settings.port, rest)

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
+from ovms_cli import types
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference import dtypes
 from ovms_cli.inference.images import accepts_images, decode_images, resizes
 from ovms_cli.inference.shapes import Dim
 from ovms_cli.inference.tensor_spec import TensorSpec
@@ -21,7 +21,7 @@ def _batch(*items: bytes) -> np.ndarray:
     return out
 
 
-def _spec(shape: tuple[Dim, ...], layout: str = "NHWC", dtype: dtypes.DType = dtypes.FP32) -> TensorSpec:
+def _spec(shape: tuple[Dim, ...], layout: str = "NHWC", dtype: types.DType = types.FP32) -> TensorSpec:
     return TensorSpec("image", 0, dtype, shape, 0, layout)
 
 
@@ -42,7 +42,7 @@ def test_png_decodes_to_bgr_pixels_cast_without_scaling() -> None:
 
 def test_jpeg_is_resized_to_a_fixed_nhwc_shape() -> None:
     big = cv2.resize(PIXELS, (50, 40))
-    out = decode_images(_batch(_encode(big, ".jpg")), _spec((F(1), F(8), F(10), F(3)), dtype=dtypes.U8))
+    out = decode_images(_batch(_encode(big, ".jpg")), _spec((F(1), F(8), F(10), F(3)), dtype=types.U8))
     expected = cv2.resize(
         cv2.imdecode(np.frombuffer(_encode(big, ".jpg"), np.uint8), cv2.IMREAD_UNCHANGED), (10, 8)
     )
@@ -56,7 +56,7 @@ def test_unbounded_dims_take_the_image_size() -> None:
 
 def test_grayscale_gets_a_channel_axis() -> None:
     gray = PIXELS[:, :, 0].copy()
-    out = decode_images(_batch(_encode(gray)), _spec((F(1), F(6), F(5), F(1)), dtype=dtypes.U8))
+    out = decode_images(_batch(_encode(gray)), _spec((F(1), F(6), F(5), F(1)), dtype=types.U8))
     np.testing.assert_array_equal(out[0, :, :, 0], gray)
 
 
@@ -87,7 +87,7 @@ def test_grayscale_gets_a_channel_axis() -> None:
         ),
         (
             _batch(_encode(PIXELS)),
-            _spec((F(1), F(6), F(5), F(3)), dtype=dtypes.BOOL),
+            _spec((F(1), F(6), F(5), F(3)), dtype=types.BOOL),
             "Invalid input precision",
         ),
     ],
@@ -130,24 +130,24 @@ def test_images_are_cast_to_the_precision_before_they_are_resized() -> None:
 def test_uint8_inputs_are_resized_in_uint8() -> None:
     jpeg = _sample_jpeg()
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
-    out = decode_images(_batch(jpeg), _spec((F(1), F(8), F(8), F(3)), dtype=dtypes.U8))
+    out = decode_images(_batch(jpeg), _spec((F(1), F(8), F(8), F(3)), dtype=types.U8))
     np.testing.assert_array_equal(out[0], cv2.resize(decoded, (8, 8)))
 
 
 def test_casts_saturate_as_opencv_convert_to_does() -> None:
     bright = np.full((6, 5, 3), 200, np.uint8)
-    out = decode_images(_batch(_encode(bright)), _spec((F(1), F(6), F(5), F(3)), dtype=dtypes.I8))
+    out = decode_images(_batch(_encode(bright)), _spec((F(1), F(6), F(5), F(3)), dtype=types.I8))
     assert out.dtype == np.int8
     np.testing.assert_array_equal(out[0], np.full((6, 5, 3), 127, np.int8))
 
 
-@pytest.mark.parametrize("dtype", [dtypes.I8, dtypes.I32, dtypes.FP16])
-def test_precisions_opencv_cannot_interpolate_are_resized_through_float(dtype: dtypes.DType) -> None:
+@pytest.mark.parametrize("dtype", [types.I8, types.I32, types.FP16])
+def test_precisions_opencv_cannot_interpolate_are_resized_through_float(dtype: types.DType) -> None:
     jpeg = _sample_jpeg()
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
-    cast = np.clip(decoded, -128, 127) if dtype is dtypes.I8 else decoded
+    cast = np.clip(decoded, -128, 127) if dtype is types.I8 else decoded
     through_float = cv2.resize(cast.astype(np.float64), (8, 8))
     out = decode_images(_batch(jpeg), _spec((F(1), F(8), F(8), F(3)), dtype=dtype))
     assert out.dtype == dtype.numpy
-    expected = through_float if dtype is dtypes.FP16 else np.rint(through_float)
-    np.testing.assert_allclose(out[0].astype(np.float64), expected, atol=0.1 if dtype is dtypes.FP16 else 1.0)
+    expected = through_float if dtype is types.FP16 else np.rint(through_float)
+    np.testing.assert_allclose(out[0].astype(np.float64), expected, atol=0.1 if dtype is types.FP16 else 1.0)

@@ -8,6 +8,7 @@ import openvino as ov
 import pytest
 from builders import echo_model, write_ir
 
+from ovms_cli import types
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.config.preprocessing import (
     MeanOrScale,
@@ -15,7 +16,6 @@ from ovms_cli.config.preprocessing import (
     parse_color_format,
     parse_precision,
 )
-from ovms_cli.inference import dtypes
 from ovms_cli.inference.shapes import Dim
 from ovms_cli.servables.model_loader import LoadedModel, LoadError, Runtime, load_model
 
@@ -94,11 +94,11 @@ def test_metadata_reports_the_inputs_clients_now_send(runtime: Runtime, tmp_path
     )
     spec = loaded.inputs["x"]
     assert (spec.dtype, spec.shape, spec.layout) == (
-        dtypes.U8,
+        types.U8,
         tuple(Dim.fixed(d) for d in (1, 224, 224, 3)),
         "NHWC",
     )
-    assert loaded.outputs["echo"].dtype == dtypes.FP32
+    assert loaded.outputs["echo"].dtype == types.FP32
 
 
 def test_float_clients_without_precision_get_the_same_normalisation(runtime: Runtime, tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_float_clients_without_precision_get_the_same_normalisation(runtime: Run
         runtime, tmp_path, echo_model([1, 3, 4, 4]), layout="NHWC:NCHW", preprocessing=preprocessing
     )
     data = RNG.uniform(0, 255, (1, 4, 4, 3)).astype(np.float32)
-    assert loaded.inputs["x"].dtype == dtypes.FP32
+    assert loaded.inputs["x"].dtype == types.FP32
     np.testing.assert_allclose(
         _infer(loaded, data), numpy_reference(data, MEAN, SCALE, False), rtol=1e-6, atol=1e-5
     )
@@ -137,7 +137,7 @@ def test_nv12_clients_send_one_plane_of_one_and_a_half_rows(runtime: Runtime, tm
         runtime, tmp_path, echo_model([1, 3, 4, 6]), layout="NHWC:NCHW", preprocessing=preprocessing
     )
     spec = loaded.inputs["x"]
-    assert (spec.dtype, spec.shape) == (dtypes.U8, tuple(Dim.fixed(d) for d in (1, 6, 6, 1)))
+    assert (spec.dtype, spec.shape) == (types.U8, tuple(Dim.fixed(d) for d in (1, 6, 6, 1)))
     gray_nv12 = np.full((1, 6, 6, 1), 128, np.uint8)  # Y = U = V = 128: mid gray in every channel
     np.testing.assert_allclose(_infer(loaded, gray_nv12), np.full((1, 3, 4, 6), 128.0), atol=2.0)
 

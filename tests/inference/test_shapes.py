@@ -1,7 +1,8 @@
 import openvino as ov
 import pytest
 
-from ovms_cli.inference.shapes import Dim, format_shape, shape_from_ov, shape_to_ov
+from ovms_cli.inference.shapes import Dim, shape_from_ov, shape_to_ov
+from ovms_cli.types import format_shape
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
+from ovms_cli import types
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference import dtypes
 from ovms_cli.inference.shapes import Dim
 from ovms_cli.inference.tensor_spec import TensorSpec, as_bytes_array
 
-SPEC = TensorSpec("x", 0, dtypes.FP32, (Dim(1, 4), Dim.fixed(3), Dim.any()), batch_index=0)
+SPEC = TensorSpec("x", 0, types.FP32, (Dim(1, 4), Dim.fixed(3), Dim.any()), batch_index=0)
 
 
 def test_a_matching_tensor_passes() -> None:
@@ -47,7 +47,7 @@ def test_metadata_shows_minus_one_for_dims_that_are_not_fixed() -> None:
 
 
 def test_dynamic_rank_accepts_any_shape() -> None:
-    TensorSpec("y", 0, dtypes.FP32, None).validate(np.zeros((2, 2, 2, 2), np.float32))
+    TensorSpec("y", 0, types.FP32, None).validate(np.zeros((2, 2, 2, 2), np.float32))
 
 
 def test_strings_become_bytes_objects() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array
 
 
 def _bytes_array(items: list[bytes], shape: tuple[int, ...]) -> Array:

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
+from ovms_cli import types
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array
 from ovms_cli.protocol import kserve
 from ovms_cli.protocol.bytes_tensor import encode_bytes_tensor
+from ovms_cli.types import Array
 
 
 def message_of(error: pytest.ExceptionInfo[InvalidInput]) -> str:
@@ -20,7 +20,7 @@ def message_of(error: pytest.ExceptionInfo[InvalidInput]) -> str:
 
 
 def test_dtype_for_every_kserve_name() -> None:
-    for dtype in dtypes.ALL:
+    for dtype in types.ALL:
         assert kserve.dtype_for(dtype.kserve, "x") is dtype
 
 
@@ -32,13 +32,13 @@ def test_dtype_for_unknown() -> None:
 
 @pytest.mark.parametrize("dims", [[1, 2, 3], (0,), []])
 def test_check_shape_accepts(dims: list[int]) -> None:
-    assert kserve.check_shape("x", dims, dtypes.FP32) == tuple(dims)
+    assert kserve.check_shape("x", dims, types.FP32) == tuple(dims)
 
 
 @pytest.mark.parametrize("dims", [[1, -2], [1.0], [True], "12", None, 3, [[1]]])
 def test_check_shape_rejects(dims: object) -> None:
     with pytest.raises(InvalidInput) as info:
-        kserve.check_shape("x", dims, dtypes.FP32)
+        kserve.check_shape("x", dims, types.FP32)
     assert message_of(info) == f'input "x": "shape" must be a list of non-negative integers, got {dims!r}'
 
 

@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 from tritonclient.grpc import _utils as triton_grpc_utils
 from tritonclient.grpc import service_pb2 as triton_pb2
 
+from ovms_cli import types
 from ovms_cli._proto.grpc_predict_v2_pb2 import (
     InferParameter,
     InferTensorContents,
@@ -16,10 +17,8 @@ from ovms_cli._proto.grpc_predict_v2_pb2 import (
     ModelInferResponse,
 )
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array, InferenceResponse
 from ovms_cli.protocol import kserve_grpc
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
+from ovms_cli.types import Array, InferenceResponse, ModelMetadata, TensorMetadata
 
 InputTensor = ModelInferRequest.InferInputTensor
 
@@ -37,7 +36,7 @@ def triton_request(
     """A request built by tritonclient.grpc, re-read with our stubs to prove wire compatibility."""
     inputs = []
     for name, arr in arrays.items():
-        datatype = dtypes.from_numpy(arr.dtype)
+        datatype = types.from_numpy(arr.dtype)
         assert datatype is not None
         inputs.append(triton_grpc.InferInput(name, list(arr.shape), datatype.kserve).set_data_from_numpy(arr))
     requested = [triton_grpc.InferRequestedOutput(name) for name in outputs] if outputs is not None else None
@@ -268,8 +267,8 @@ def test_encode_model_metadata() -> None:
     meta = ModelMetadata(
         name="resnet",
         versions=(1, 3),
-        inputs=(TensorMetadata("0", dtypes.FP32, (1, -1, 224, 3)),),
-        outputs=(TensorMetadata("1463", dtypes.STRING, ()),),
+        inputs=(TensorMetadata("0", types.FP32, (1, -1, 224, 3)),),
+        outputs=(TensorMetadata("1463", types.STRING, ()),),
     )
     msg = kserve_grpc.encode_model_metadata(meta)
     assert msg.name == "resnet"
@@ -293,7 +292,7 @@ def test_infer_parameter_kinds_round_trip() -> None:
 
 # ---- property: whatever tritonclient sends and reads back survives the codec ----
 
-NUMERIC = [d.numpy for d in dtypes.ALL if d is not dtypes.BYTES]
+NUMERIC = [d.numpy for d in types.ALL if d is not types.BYTES]
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 
 

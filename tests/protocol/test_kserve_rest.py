@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tritonclient.http._utils import _get_inference_request
 
+from ovms_cli import types
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse
 from ovms_cli.protocol.kserve_rest import (
     OutputFormat,
     decode_infer_request,
@@ -22,14 +21,14 @@ from ovms_cli.protocol.kserve_rest import (
     encode_model_metadata,
     encode_server_metadata,
 )
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
+from ovms_cli.types import Array, InferenceRequest, InferenceResponse, ModelMetadata, TensorMetadata
 
 BINARY = OutputFormat(binary_default=True)
 JSON = OutputFormat()
 
 
 def kserve_name(arr: Array) -> str:
-    dtype = dtypes.from_numpy(arr.dtype)
+    dtype = types.from_numpy(arr.dtype)
     assert dtype is not None
     return dtype.kserve
 
@@ -462,8 +461,8 @@ def test_encode_model_metadata() -> None:
     meta = ModelMetadata(
         name="resnet",
         versions=(1, 2),
-        inputs=(TensorMetadata("0", dtypes.FP32, (1, 224, 224, 3)),),
-        outputs=(TensorMetadata("1463", dtypes.FP32, (-1, 1000)), TensorMetadata("s", dtypes.STRING, ())),
+        inputs=(TensorMetadata("0", types.FP32, (1, 224, 224, 3)),),
+        outputs=(TensorMetadata("1463", types.FP32, (-1, 1000)), TensorMetadata("s", types.STRING, ())),
     )
     assert encode_model_metadata(meta) == (
         b'{"name":"resnet","versions":["1","2"],"platform":"OpenVINO",'
@@ -490,7 +489,7 @@ def test_encode_error_escapes() -> None:
 
 # ---- property: tritonclient → codec → core → codec → tritonclient ----
 
-NUMERIC = [d.numpy for d in dtypes.ALL if d is not dtypes.BYTES]
+NUMERIC = [d.numpy for d in types.ALL if d is not types.BYTES]
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=6)
 

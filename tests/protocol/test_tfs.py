@@ -35,6 +35,7 @@ from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import (
 )
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import regression_pb2 as client_regression
 
+from ovms_cli import types
 from ovms_cli._proto.tensorflow.core.framework import tensor_pb2, types_pb2
 from ovms_cli._proto.tensorflow.core.framework.tensor_pb2 import TensorProto
 from ovms_cli._proto.tensorflow.core.protobuf import error_codes_pb2, meta_graph_pb2
@@ -52,11 +53,8 @@ from ovms_cli._proto.tensorflow_serving.apis import (
 from ovms_cli._proto.tensorflow_serving.apis.model_pb2 import ModelSpec
 from ovms_cli._proto.tensorflow_serving.apis.predict_pb2 import PredictRequest
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array
 from ovms_cli.protocol import tfs
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
-from ovms_cli.servables.states import ErrorCode, State, VersionStatus
+from ovms_cli.types import Array, ErrorCode, ModelMetadata, State, TensorMetadata, VersionStatus
 
 DT = types_pb2.DataType
 
@@ -176,7 +174,7 @@ def test_core_enums_have_tensorflow_numbers() -> None:
         assert get_model_status_pb2.ModelVersionStatus.State.Value(state.name) == state.value
     for code in ErrorCode:
         assert error_codes_pb2.Code.Value(code.name) == code.value
-    for dtype in dtypes.ALL:
+    for dtype in types.ALL:
         assert tfs.dtype_of(dtype.tf, "x") is dtype
 
 
@@ -418,8 +416,8 @@ def test_model_status_as_ovmsclient_reads_it() -> None:
 META = ModelMetadata(
     name="m",
     versions=(1, 2),
-    inputs=(TensorMetadata("in", dtypes.FP32, (-1, 4)), TensorMetadata("ids", dtypes.I64, ())),
-    outputs=(TensorMetadata("out_string", dtypes.STRING, (-1,)), TensorMetadata("h", dtypes.FP16, (1, 2))),
+    inputs=(TensorMetadata("in", types.FP32, (-1, 4)), TensorMetadata("ids", types.I64, ())),
+    outputs=(TensorMetadata("out_string", types.STRING, (-1,)), TensorMetadata("h", types.FP16, (1, 2))),
 )
 
 

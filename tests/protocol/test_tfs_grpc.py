@@ -18,9 +18,8 @@ from ovms_cli._proto.tensorflow_serving.apis.get_model_metadata_pb2 import GetMo
 from ovms_cli._proto.tensorflow_serving.apis.get_model_status_pb2 import GetModelStatusRequest
 from ovms_cli._proto.tensorflow_serving.apis.predict_pb2 import PredictRequest, PredictResponse
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import Array, InferenceResponse
 from ovms_cli.protocol import tfs_grpc
-from ovms_cli.servables.states import State, VersionStatus
+from ovms_cli.types import Array, InferenceResponse, State, VersionStatus
 
 
 def reread(message: Any, cls: Any) -> Any:

@@ -13,35 +13,41 @@ from google.protobuf import json_format
 from ovmsclient.tfs_compat.http.requests import make_predict_request
 from ovmsclient.tfs_compat.protos.tensorflow_serving.apis import get_model_status_pb2 as client_status
 
+from ovms_cli import types
 from ovms_cli._proto._pool import POOL
 from ovms_cli._proto.tensorflow_serving.apis import get_model_metadata_pb2
 from ovms_cli.errors import InternalError, InvalidInput
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.inference.request import Array, InferenceResponse
 from ovms_cli.protocol import tfs, tfs_rest
 from ovms_cli.protocol.tfs_rest import Layout
-from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
-from ovms_cli.servables.states import ErrorCode, State, VersionStatus
+from ovms_cli.types import (
+    Array,
+    DType,
+    ErrorCode,
+    InferenceResponse,
+    ModelMetadata,
+    State,
+    TensorMetadata,
+    VersionStatus,
+)
 
-AFFINE = (TensorMetadata("input", dtypes.FP32, (-1, 4)),)
-ADD_MUL = (TensorMetadata("a", dtypes.I32, (-1, 3)), TensorMetadata("b", dtypes.I32, (-1, 3)))
-ECHO = (TensorMetadata("text", dtypes.U8, (-1, -1)),)
-IMAGE = (TensorMetadata("image", dtypes.FP32, (1, 2, 2, 3)),)
+AFFINE = (TensorMetadata("input", types.FP32, (-1, 4)),)
+ADD_MUL = (TensorMetadata("a", types.I32, (-1, 3)), TensorMetadata("b", types.I32, (-1, 3)))
+ECHO = (TensorMetadata("text", types.U8, (-1, -1)),)
+IMAGE = (TensorMetadata("image", types.FP32, (1, 2, 2, 3)),)
 
 NUMERIC: dict[DType, Array] = {
-    dtypes.FP32: np.array([[0.5, -2.5], [3e38, 0.0]], np.float32),
-    dtypes.FP64: np.array([0.1, -1e308], np.float64),
-    dtypes.FP16: np.array([[0.5, -65504.0]], np.float16),
-    dtypes.I64: np.array([-(2**63), 2**63 - 1], np.int64),
-    dtypes.I32: np.array([[-(2**31)], [2**31 - 1]], np.int32),
-    dtypes.I16: np.array([-32768, 32767], np.int16),
-    dtypes.I8: np.array([-128, 127], np.int8),
-    dtypes.U64: np.array([0, 2**64 - 1], np.uint64),
-    dtypes.U32: np.array([0, 2**32 - 1], np.uint32),
-    dtypes.U16: np.array([0, 65535], np.uint16),
-    dtypes.U8: np.array([[0, 255]], np.uint8),
-    dtypes.BOOL: np.array([True, False], np.bool_),
+    types.FP32: np.array([[0.5, -2.5], [3e38, 0.0]], np.float32),
+    types.FP64: np.array([0.1, -1e308], np.float64),
+    types.FP16: np.array([[0.5, -65504.0]], np.float16),
+    types.I64: np.array([-(2**63), 2**63 - 1], np.int64),
+    types.I32: np.array([[-(2**31)], [2**31 - 1]], np.int32),
+    types.I16: np.array([-32768, 32767], np.int16),
+    types.I8: np.array([-128, 127], np.int8),
+    types.U64: np.array([0, 2**64 - 1], np.uint64),
+    types.U32: np.array([0, 2**32 - 1], np.uint32),
+    types.U16: np.array([0, 65535], np.uint16),
+    types.U8: np.array([[0, 255]], np.uint8),
+    types.BOOL: np.array([True, False], np.bool_),
 }
 
 
@@ -293,7 +299,7 @@ def test_value_out_of_range() -> None:
 
 
 def test_numbers_into_a_string_input() -> None:
-    strings = (TensorMetadata("s", dtypes.STRING, (-1,)),)
+    strings = (TensorMetadata("s", types.STRING, (-1,)),)
     assert error({"inputs": [1, 2]}, strings) == (
         "Could not parse input content. Not valid ndarray detected - "
         "string input takes strings, got numbers; input name: s"
@@ -430,8 +436,8 @@ def test_model_metadata_json() -> None:
     meta = ModelMetadata(
         "m",
         (1, 3),
-        (TensorMetadata("input", dtypes.FP32, (-1, 4)),),
-        (TensorMetadata("out_string", dtypes.STRING, (-1,)),),
+        (TensorMetadata("input", types.FP32, (-1, 4)),),
+        (TensorMetadata("out_string", types.STRING, (-1,)),),
     )
     body = tfs_rest.encode_model_metadata(meta, 3)
     doc = orjson.loads(body)

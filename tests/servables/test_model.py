@@ -14,7 +14,7 @@ from ovms_cli.inference.shapes import Dim
 from ovms_cli.repository.version_policy import AllPolicy, LatestPolicy, SpecificPolicy
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_loader import Runtime
-from ovms_cli.servables.states import ErrorCode, State
+from ovms_cli.types import ErrorCode, State
 
 X = np.ones((1, 4), np.float32)
 

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import ctypes
 
-from ovms_cli.inference import dtypes
-from ovms_cli.inference.dtypes import DType
+from ovms_cli import types
+from ovms_cli.types import DType
 
 UNSPECIFIED = 0
 PRECISIONS: dict[int, DType] = {
-    1: dtypes.FP32,
-    2: dtypes.FP16,
-    3: dtypes.U8,
-    4: dtypes.I8,
-    5: dtypes.I16,
-    6: dtypes.U16,
-    7: dtypes.I32,
-    8: dtypes.FP64,
-    9: dtypes.I64,
+    1: types.FP32,
+    2: types.FP16,
+    3: types.U8,
+    4: types.I8,
+    5: types.I16,
+    6: types.U16,
+    7: types.I32,
+    8: types.FP64,
+    9: types.I64,
 }
 PRECISION_OF: dict[DType, int] = {dtype: code for code, dtype in PRECISIONS.items()}
 

@@ -27,8 +27,6 @@ from typing import Any
 import numpy as np
 
 from ovms_cli.errors import InternalError, InvalidInput, NotReady
-from ovms_cli.inference.dtypes import DType, from_numpy
-from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.pipelines.custom_node_abi import (
     PRECISION_OF,
     PRECISIONS,
@@ -38,6 +36,7 @@ from ovms_cli.servables.pipelines.custom_node_abi import (
     CustomNodeTensorInfo,
 )
 from ovms_cli.servables.pipelines.signatures import ANY_DIM, NodeSignature
+from ovms_cli.types import DType, TensorMetadata, from_numpy
 
 
 class CustomNodeLibrary:

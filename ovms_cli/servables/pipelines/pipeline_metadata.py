@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.pipelines.definition import DYNAMIC, ENTRY, NodeDefinition, PipelineDefinition
 from ovms_cli.servables.pipelines.problems import Code, Problem
 from ovms_cli.servables.pipelines.signatures import (
@@ -25,6 +24,7 @@ from ovms_cli.servables.pipelines.signatures import (
 )
 from ovms_cli.servables.pipelines.topology import Levels
 from ovms_cli.servables.pipelines.validation import seen_shape
+from ovms_cli.types import TensorMetadata
 
 
 @dataclass(frozen=True, slots=True)

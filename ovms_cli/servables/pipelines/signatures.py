@@ -14,8 +14,7 @@ from typing import Protocol
 import numpy as np
 import openvino as ov
 
-from ovms_cli.inference.dtypes import DType
-from ovms_cli.servables.metadata import TensorMetadata
+from ovms_cli.types import DType, TensorMetadata
 
 ANY_DIM = -1
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.pipelines.definition import (
     DYNAMIC,
     ENTRY,
@@ -30,6 +29,7 @@ from ovms_cli.servables.pipelines.topology import (
     find_cycle,
     unreachable_from_exit,
 )
+from ovms_cli.types import TensorMetadata
 
 MIN_DEMULTIPLIED_RANK = 3  # OVMS: demultiplexed tensors need at least 3 dimensions (§8.3)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pipeline_builders import no_leak
 
+from ovms_cli import types
 from ovms_cli.errors import InternalError, InvalidInput, NotReady
-from ovms_cli.inference import dtypes
-from ovms_cli.servables.metadata import TensorMetadata
 from ovms_cli.servables.pipelines.custom_node_library import CustomNodeLibrary
+from ovms_cli.types import TensorMetadata
 
 X = np.arange(8, dtype=np.float32).reshape(2, 4)
 
@@ -33,8 +33,8 @@ def test_signature_reports_dynamic_dims_as_minus_one(add_mul: CustomNodeLibrary)
     node = add_mul.initialize("scale", {})
     with no_leak(add_mul) as handed:
         signature = node.signature()
-    assert dict(signature.inputs) == {"a": TensorMetadata("a", dtypes.FP32, (-1, 4))}
-    assert dict(signature.outputs) == {"result": TensorMetadata("result", dtypes.FP32, (-1, 4))}
+    assert dict(signature.inputs) == {"a": TensorMetadata("a", types.FP32, (-1, 4))}
+    assert dict(signature.outputs) == {"result": TensorMetadata("result", types.FP32, (-1, 4))}
     assert handed == [4]  # per call: the infos array and one dims array
 
 

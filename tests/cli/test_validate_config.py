@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ovms_cli.config.report import validate_config_command
+from ovms_cli.cli.validate_config import validate_config_command
 
 WriteConfig = Callable[[Any], Path]
 ModelDir = Callable[..., Path]

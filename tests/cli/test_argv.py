@@ -1,8 +1,8 @@
-"""OVMS's command lines in subcommand form (cli_argv)."""
+"""OVMS's command lines in subcommand form (cli.argv)."""
 
 import pytest
 
-from ovms_cli.cli_argv import ArgvError, subcommand_form
+from ovms_cli.cli.argv import ArgvError, subcommand_form
 
 
 @pytest.mark.parametrize(

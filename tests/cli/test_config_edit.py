@@ -1,4 +1,4 @@
-"""Editing config.json for scripts (cli_config_edit): atomic, validated, everything else kept."""
+"""Editing config.json for scripts (cli.config_edit): atomic, validated, everything else kept."""
 
 import json
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from builders import affine_model, write_ir
 
-from ovms_cli.cli_config_edit import EditError, add_model, config_entry, config_file, remove_model
+from ovms_cli.cli.config_edit import EditError, add_model, config_entry, config_file, remove_model
 from ovms_cli.config.model_config import cli_model_options
 
 

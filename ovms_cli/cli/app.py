@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ovms_cli import __version__
-from ovms_cli.cli_argv import ArgvError, subcommand_form
-from ovms_cli.usage import (
+from ovms_cli.cli.argv import ArgvError, subcommand_form
+from ovms_cli.cli.usage import (
     EX_USAGE,
     STATEFUL_OPTIONS_WITHOUT_STATEFUL,
     UsageOptions,
@@ -450,7 +450,7 @@ def validate_config(
     json_output: JsonOutput = False,
 ) -> None:
     """Check a config file against the schema and the model repositories; list the models."""
-    from ovms_cli.config.report import validate_config_command, validate_config_json
+    from ovms_cli.cli.validate_config import validate_config_command, validate_config_json
 
     if not json_output:
         raise typer.Exit(validate_config_command(config_file, _stdout()))
@@ -473,8 +473,8 @@ RepositoryPath = Annotated[
 @app.command("list-models")
 def list_models(model_repository_path: RepositoryPath, json_output: JsonOutput = False) -> None:
     """List the servable models (folders with numbered versions) in a repository; also --list_models."""
-    from ovms_cli.cli_list_models import ListingError, as_json, as_text
-    from ovms_cli.cli_list_models import list_models as find_models
+    from ovms_cli.cli.list_models import ListingError, as_json, as_text
+    from ovms_cli.cli.list_models import list_models as find_models
 
     try:
         models = find_models(model_repository_path)
@@ -540,7 +540,7 @@ def add_to_config(
 
     A running server picks the change up at its next config poll.
     """
-    from ovms_cli.cli_config_edit import EditError, add_model, config_entry, config_file
+    from ovms_cli.cli.config_edit import EditError, add_model, config_entry, config_file
     from ovms_cli.config.model_config import cli_model_options
 
     if model_path is None and model_repository_path is None:
@@ -584,7 +584,7 @@ def remove_from_config(config_path: EditConfigPath, model_name: EditModelName) -
 
     A running server retires it (state END) at its next config poll.
     """
-    from ovms_cli.cli_config_edit import EditError, config_file, remove_model
+    from ovms_cli.cli.config_edit import EditError, config_file, remove_model
 
     config = config_file(config_path)
     try:
@@ -687,6 +687,7 @@ def pull_model(
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version.")] = False,
 ) -> None:
     """Download a model from an object store into a local folder (resumable); print the folder."""
+    from ovms_cli.cli.progress import DownloadBars
     from ovms_cli.repository.pull import pull_model as pull
     from ovms_cli.repository.versions import RepositoryError
 
@@ -694,7 +695,13 @@ def pull_model(
         print("--version and --all-versions exclude each other", file=sys.stderr)
         raise typer.Exit(EX_USAGE)
     try:
-        path = pull(uri, dest, version=model_version, all_versions=all_versions, console=_stderr())
+        path = pull(
+            uri,
+            dest,
+            version=model_version,
+            all_versions=all_versions,
+            progress=lambda total: DownloadBars(_stderr(), total),
+        )
     except RepositoryError as error:
         print(f"pull-model failed: {error}", file=sys.stderr)
         raise typer.Exit(1) from error
@@ -724,7 +731,7 @@ CLICK_USAGE_EXIT = 2
 
 
 def main() -> None:
-    """Entry point: OVMS's command line (cli_argv) or subcommands; usage errors exit 64 as OVMS's do."""
+    """Entry point: OVMS's command line (cli.argv) or subcommands; usage errors exit 64 as OVMS's do."""
     argv = sys.argv[1:]
     if "_OVMS_COMPLETE" not in os.environ:  # shell completion reads its words from the environment
         try:

@@ -1,8 +1,12 @@
+import subprocess
+import sys
+
 import numpy as np
 import openvino as ov
 import pytest
 
-from ovms_cli.inference import dtypes
+from ovms_cli import types
+from ovms_cli.inference import ov_types
 
 
 @pytest.mark.parametrize(
@@ -25,21 +29,32 @@ from ovms_cli.inference import dtypes
 def test_every_numeric_type_maps_the_same_way_in_every_direction(
     ov_type: ov.Type, kserve: str, ovms: str, tf: int, numpy: type[np.generic]
 ) -> None:
-    dtype = dtypes.from_ov(ov_type)
+    dtype = ov_types.from_ov(ov_type)
     assert dtype is not None
     assert (dtype.kserve, dtype.ovms, dtype.tf, dtype.numpy) == (kserve, ovms, tf, np.dtype(numpy))
-    assert dtypes.from_kserve(kserve) is dtype
-    assert dtypes.from_numpy(np.dtype(numpy)) is dtype
+    assert types.from_kserve(kserve) is dtype
+    assert types.from_numpy(np.dtype(numpy)) is dtype
     assert dtype.itemsize == np.dtype(numpy).itemsize
 
 
 def test_bytes_are_strings_of_one_byte_per_element_on_the_wire() -> None:
-    assert dtypes.from_kserve("BYTES") is dtypes.STRING
-    assert dtypes.STRING.itemsize == 1
+    assert types.from_kserve("BYTES") is types.STRING
+    assert types.STRING.itemsize == 1
     for kind in (np.dtype(object), np.dtype("S3"), np.dtype("U3")):
-        assert dtypes.from_numpy(kind) is dtypes.STRING
+        assert types.from_numpy(kind) is types.STRING
 
 
 def test_types_no_api_carries_have_no_dtype() -> None:
-    assert dtypes.from_ov(ov.Type.bf16) is None
-    assert dtypes.from_kserve("FP8") is None
+    assert ov_types.from_ov(ov.Type.bf16) is None
+    assert types.from_kserve("FP8") is None
+
+
+def test_the_codecs_decode_without_importing_openvino() -> None:
+    code = (
+        "import sys\n"
+        "import ovms_cli.protocol.kserve_grpc, ovms_cli.protocol.kserve_rest\n"
+        "import ovms_cli.protocol.tfs_grpc, ovms_cli.protocol.tfs_rest\n"
+        "print(sorted(m for m in sys.modules if m == 'openvino' or m.startswith('openvino.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
