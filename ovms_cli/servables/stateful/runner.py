@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ovms_cli.inference.infer_queue import Outputs
-from ovms_cli.inference.request import Array
 from ovms_cli.servables.stateful.sequence_store import SequenceStore
 from ovms_cli.servables.stateful.special_inputs import (
     SEQUENCE_ID,
@@ -14,6 +13,7 @@ from ovms_cli.servables.stateful.special_inputs import (
     sequence_id_output,
 )
 from ovms_cli.servables.stateful.state_queue import StateQueue
+from ovms_cli.types import Array
 
 
 class StatefulRunner:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import openvino as ov
 
 from ovms_cli.errors import AlreadyExists, NotFound, NotReady, PreconditionFailed
-from ovms_cli.inference.request import Array
 from ovms_cli.servables.stateful.special_inputs import NO_SEQUENCE_ID, SequenceControl, SequenceRequest
+from ovms_cli.types import Array
 
 log = logging.getLogger("ovms.sequence_manager")
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import Array
+from ovms_cli.types import Array
 
 SEQUENCE_ID = "sequence_id"
 SEQUENCE_CONTROL_INPUT = "sequence_control_input"

@@ -25,8 +25,8 @@ import openvino as ov
 
 from ovms_cli.errors import InternalError, ServingError
 from ovms_cli.inference.infer_queue import InferQueue, Outputs
-from ovms_cli.inference.request import Array
 from ovms_cli.servables.stateful.sequence_store import Sequence as StateSequence
+from ovms_cli.types import Array
 
 
 class StateQueue(InferQueue):
