@@ -249,6 +249,10 @@ def test_an_edit_whose_result_is_invalid_writes_nothing(models: Path) -> None:
         (["--model_name", "a", "--model_path", "affine"], 'a model named "a" is already configured'),
         (["--model_name", "b", "--model_path", "affine", "--shape", "(1,x)"], "--shape: "),
         (["--model_name", "b", "--model_path", "affine", "--nireq", "200000"], "--nireq: must be <= 100000"),
+        (
+            ["--model_name", "missing", "--model_path", "/nonexistent"],
+            "model_config_list[1].config.base_path: directory /nonexistent does not exist",
+        ),
     ],
 )
 def test_add_to_config_refusals_exit_1(models: Path, args: list[str], message: str) -> None:
