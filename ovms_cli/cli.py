@@ -480,6 +480,8 @@ def list_models(model_repository_path: RepositoryPath, json_output: JsonOutput =
         models = find_models(model_repository_path)
     except ListingError as error:
         _error(str(error))
+        if json_output:
+            sys.stdout.write(as_json(model_repository_path, [], str(error)))
         raise typer.Exit(1) from error
     sys.stdout.write(as_json(model_repository_path, models) if json_output else as_text(models))
 

@@ -128,6 +128,7 @@ def test_list_models_in_both_spellings(tmp_path: Path) -> None:
             {"name": "meta/llama", "base_path": str(tmp_path / "meta" / "llama"), "versions": [2]},
             {"name": "resnet", "base_path": str(tmp_path / "resnet"), "versions": [1, 3]},
         ],
+        "error": None,
     }
 
 
@@ -136,6 +137,18 @@ def test_list_models_of_a_missing_folder_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == f"model_repository_path {tmp_path / 'nowhere'} is not a directory"
     assert result.stdout == ""
+
+
+def test_list_models_json_of_a_missing_folder_prints_one_document_and_exits_1(tmp_path: Path) -> None:
+    result = ovms("list-models", "--model_repository_path", str(tmp_path / "nowhere"), "--json")
+    assert result.returncode == 1
+    message = f"model_repository_path {tmp_path / 'nowhere'} is not a directory"
+    assert result.stderr.strip() == message
+    assert json.loads(result.stdout) == {
+        "model_repository_path": str(tmp_path / "nowhere"),
+        "models": [],
+        "error": message,
+    }
 
 
 # --- validate-config --json --------------------------------------------------------------------------
