@@ -11,7 +11,13 @@ from ovms_cli._proto.grpc_predict_v2_pb2 import (
     ModelMetadataResponse,
 )
 from ovms_cli.errors import InvalidInput
-from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
+from ovms_cli.inference.request import (
+    Array,
+    InferenceRequest,
+    InferenceResponse,
+    Parameter,
+    requested_outputs,
+)
 from ovms_cli.protocol import kserve
 from ovms_cli.protocol.kserve import parse_version
 from ovms_cli.protocol.protobuf_wire import tag, varint
@@ -70,7 +76,7 @@ def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
         model_name=msg.model_name,
         model_version=version,
         inputs=inputs,
-        requested_outputs=kserve.requested_outputs(output.name for output in msg.outputs),
+        requested_outputs=requested_outputs(output.name for output in msg.outputs),
         id=msg.id,
         parameters=_parameters(msg.parameters),
     )

@@ -17,7 +17,13 @@ import orjson
 
 from ovms_cli.errors import InvalidInput
 from ovms_cli.inference import dtypes
-from ovms_cli.inference.request import Array, InferenceRequest, InferenceResponse, Parameter
+from ovms_cli.inference.request import (
+    Array,
+    InferenceRequest,
+    InferenceResponse,
+    Parameter,
+    requested_outputs,
+)
 from ovms_cli.protocol import json_numbers, kserve
 from ovms_cli.servables.metadata import ModelMetadata, TensorMetadata
 
@@ -147,7 +153,7 @@ def _outputs(value: object) -> tuple[tuple[str, ...], dict[str, bool]]:
         names.append(name)
         if binary is not None:
             per_output[name] = binary
-    return kserve.requested_outputs(names), per_output
+    return requested_outputs(names), per_output
 
 
 def _output(index: int, output: object) -> tuple[str, bool | None]:
