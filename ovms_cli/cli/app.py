@@ -480,6 +480,8 @@ def list_models(model_repository_path: RepositoryPath, json_output: JsonOutput =
         models = find_models(model_repository_path)
     except ListingError as error:
         _error(str(error))
+        if json_output:
+            sys.stdout.write(as_json(model_repository_path, [], str(error)))
         raise typer.Exit(1) from error
     sys.stdout.write(as_json(model_repository_path, models) if json_output else as_text(models))
 
@@ -565,17 +567,6 @@ def add_to_config(
         _error(str(error))
         raise typer.Exit(1) from error
     print(f"Added model {model_name} to {config}")
-    _warn_if_missing(config.parent, entry["base_path"])
-
-
-def _warn_if_missing(config_folder: Path, base_path: str) -> None:
-    """A model folder may come later (a pull, a mount), so a missing one is a warning, not an error."""
-    from ovms_cli.repository.source import is_remote
-
-    if not is_remote(base_path) and not (config_folder / base_path).is_dir():
-        _error(
-            f"warning: {config_folder / base_path} is not a directory yet; the model fails to load until it is"
-        )
 
 
 @app.command("remove-from-config")

@@ -7,9 +7,11 @@ removes the model of that name; a missing file or name is refused, and so is a m
 uses. Every other key, pipeline and model stays as it was.
 
 The file is replaced atomically: the new text goes to a temporary file in the same folder, is
-fsynced and validated as the server would (``load_config``), and only then renamed over the old
-one, so a running server's watcher (``--file_system_poll_wait_seconds``) never reads half a file,
-and an edit whose result is invalid writes nothing. Edits of one folder's config files are
+fsynced and validated as ``ovms validate-config`` does (``load_config``), and only then renamed over
+the old one, so a running server's watcher (``--file_system_poll_wait_seconds``) never reads half a
+file, and an edit whose result is invalid writes nothing. An add checks every local ``base_path``
+too (a missing folder would make a config the server's reload refuses with 412); a removal does
+not, so a model whose folder is gone can still be taken out. Edits of one folder's config files are
 serialised with an advisory lock on the folder, so two scripts adding models at once lose neither.
 """
 
@@ -50,7 +52,7 @@ def add_model(config: Path, entry: Mapping[str, Any]) -> None:
         if any(_name(item) == entry["name"] for item in models):
             raise EditError([f"{config}: a model named {json.dumps(entry['name'])} is already configured"])
         models.append({"config": dict(entry)})
-        _replace(config, document)
+        _replace(config, document, check_paths=True)
 
 
 def remove_model(config: Path, name: str) -> None:
@@ -67,7 +69,7 @@ def remove_model(config: Path, name: str) -> None:
         if users:
             raise EditError([f"{config}: model {json.dumps(name)} is used by pipeline(s) {', '.join(users)}"])
         del models[index]
-        _replace(config, document)
+        _replace(config, document, check_paths=False)
 
 
 def _read(config: Path) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def _pipelines_using(document: Mapping[str, Any], model: str) -> list[str]:
     ]
 
 
-def _replace(config: Path, document: Mapping[str, Any]) -> None:
+def _replace(config: Path, document: Mapping[str, Any], *, check_paths: bool) -> None:
     """Write, fsync and validate a temporary file beside ``config``, then rename it over ``config``."""
     text = json.dumps(document, indent=4, ensure_ascii=False) + "\n"
     handle, name = tempfile.mkstemp(prefix=f".{config.name}.", suffix=".tmp", dir=config.parent)
@@ -116,7 +118,7 @@ def _replace(config: Path, document: Mapping[str, Any]) -> None:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        _validate(temporary, config)
+        _validate(temporary, config, check_paths)
         if config.exists():
             os.chmod(temporary, config.stat().st_mode & 0o7777)
         else:
@@ -128,10 +130,10 @@ def _replace(config: Path, document: Mapping[str, Any]) -> None:
     _fsync_folder(config.parent)
 
 
-def _validate(written: Path, config: Path) -> None:
-    """The checks ``ovms serve --config_path`` makes at start-up (a model's folder may come later)."""
+def _validate(written: Path, config: Path, check_paths: bool) -> None:
+    """The checks ``ovms validate-config`` makes (``check_paths``: local base paths exist too)."""
     try:
-        load_config(written, check_paths=False)
+        load_config(written, check_paths=check_paths)
     except ConfigError as error:
         raise EditError(
             [f"{config}: the result would be invalid, nothing written:", *_lines(error.problems)]

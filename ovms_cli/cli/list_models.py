@@ -59,12 +59,16 @@ def as_text(models: list[ListedModel]) -> str:
     return "".join(f"{model.name}\n" for model in models)
 
 
-def as_json(repository: Path, models: list[ListedModel]) -> str:
-    """One JSON document: ``{"model_repository_path": str, "models": [{"name", "base_path", "versions"}]}``."""
+def as_json(repository: Path, models: list[ListedModel], error: str | None = None) -> str:
+    """One JSON document, also when listing failed (as ``validate-config --json``):
+    ``{"model_repository_path": str, "models": [{"name", "base_path", "versions"}], "error": str | null}``;
+    ``models`` is empty when ``error`` is set.
+    """
     document = {
         "model_repository_path": str(repository.absolute()),
         "models": [
             {"name": m.name, "base_path": str(m.base_path), "versions": list(m.versions)} for m in models
         ],
+        "error": error,
     }
     return json.dumps(document, indent=2) + "\n"

@@ -164,11 +164,6 @@ def parameter_value(key: str, value: object) -> Parameter:
     )
 
 
-def requested_outputs(names: Iterable[str]) -> tuple[str, ...]:
-    """The outputs a request asks for, each once, in request order; empty means every output."""
-    return tuple(dict.fromkeys(names))
-
-
 def parse_version(text: str) -> int | None:
     """A model version from the wire: empty is the default version."""
     if text == "":

@@ -13,6 +13,7 @@ from ovms_cli._proto.grpc_predict_v2_pb2 import (
 from ovms_cli.errors import InvalidInput
 from ovms_cli.protocol import kserve
 from ovms_cli.protocol.kserve import parse_version
+from ovms_cli.protocol.outputs import requested_outputs
 from ovms_cli.protocol.protobuf_wire import tag, varint
 from ovms_cli.types import (
     Array,
@@ -76,7 +77,7 @@ def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
         model_name=msg.model_name,
         model_version=version,
         inputs=inputs,
-        requested_outputs=kserve.requested_outputs(output.name for output in msg.outputs),
+        requested_outputs=requested_outputs(output.name for output in msg.outputs),
         id=msg.id,
         parameters=_parameters(msg.parameters),
     )

@@ -18,6 +18,7 @@ import orjson
 from ovms_cli import types
 from ovms_cli.errors import InvalidInput
 from ovms_cli.protocol import json_numbers, kserve
+from ovms_cli.protocol.outputs import requested_outputs
 from ovms_cli.types import (
     Array,
     InferenceRequest,
@@ -153,7 +154,7 @@ def _outputs(value: object) -> tuple[tuple[str, ...], dict[str, bool]]:
         names.append(name)
         if binary is not None:
             per_output[name] = binary
-    return kserve.requested_outputs(names), per_output
+    return requested_outputs(names), per_output
 
 
 def _output(index: int, output: object) -> tuple[str, bool | None]:

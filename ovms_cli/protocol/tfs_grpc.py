@@ -16,6 +16,7 @@ from ovms_cli._proto.tensorflow_serving.apis.get_model_status_pb2 import (
 from ovms_cli._proto.tensorflow_serving.apis.predict_pb2 import PredictRequest, PredictResponse
 from ovms_cli.errors import InvalidInput
 from ovms_cli.protocol import tfs
+from ovms_cli.protocol.outputs import requested_outputs
 from ovms_cli.protocol.protobuf_wire import tag, varint
 from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, VersionStatus
 
@@ -44,7 +45,7 @@ def decode_predict_request(msg: PredictRequest) -> InferenceRequest:
         model_name=name,
         model_version=version,
         inputs={name: tfs.tensor_to_array(name, tensor) for name, tensor in msg.inputs.items()},
-        requested_outputs=tuple(dict.fromkeys(msg.output_filter)),
+        requested_outputs=requested_outputs(msg.output_filter),
     )
 
 

@@ -48,6 +48,8 @@ class ModelManager:
                 if name not in wanted:
                     log.info("Model %s was removed from the configuration: retiring its versions", name)
                     await self.models[name].retire()
+                    if not self.models[name].versions:  # nothing to list: unknown, as in OVMS
+                        del self.models[name]
                     changed = True
             self.configured = tuple(c.name for c in configs)
             return changed

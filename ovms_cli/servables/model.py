@@ -113,9 +113,10 @@ class Model:
         return True
 
     async def retire(self) -> None:
-        """The model left the configuration: every version ends, and stays listed."""
+        """The model left the configuration: every version ends (one that failed to load too, as OVMS
+        lists retired models), and stays listed."""
         for version in list(self.versions.values()):
-            if version.state is State.AVAILABLE:
+            if version.state < State.UNLOADING:
                 await version.retire()
 
     def unload(self) -> None:

@@ -1,7 +1,9 @@
 """HTTP content codings on every REST endpoint (RFC 9110 §8.4, §12.5.3), as ASGI middleware.
 
 Requests: a body sent with ``Content-Encoding: gzip`` or ``deflate`` (zlib format, RFC 9110
-§8.4.1.2; ``x-gzip`` is gzip), or a list of them, is decoded as it streams in, and the decoded
+§8.4.1.2; ``x-gzip`` is gzip), or a list of them (``gzip, gzip``: listed in the order applied, undone
+last first), is decoded as it streams in. A ``deflate`` body without the zlib header is read as raw
+deflate (RFC 1951), which some clients send and browsers accept too. The decoded
 bytes are held to ``--max_request_size``: a small body that inflates past the limit fails with 413
 as soon as it crosses it, so a "zip bomb" never costs more than the limit in memory. Any other
 coding is refused with 415 before the endpoint runs. ``tritonclient.http`` sends such bodies when
@@ -25,6 +27,7 @@ from ovms_cli.transports.errors import error_response, log_error
 from ovms_cli.transports.limits import RequestBodyMiddleware
 
 _WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # zlib's window bits: 16+15 gzip, 15 zlib
+_RAW_DEFLATE_WBITS = -15
 _IDENTITY = "identity"
 _ALIASES = {"x-gzip": "gzip"}
 MINIMUM_SIZE = 500  # smaller bodies gain little and may grow
@@ -64,7 +67,7 @@ def _without(headers: list[tuple[bytes, bytes]], names: tuple[bytes, ...]) -> li
 
 def _decoding(receive: Receive, codings: list[str], limit: int | None) -> Receive:
     """``receive`` with each body chunk decoded, the last applied coding undone first."""
-    decoders = [zlib.decompressobj(_WBITS[c]) for c in reversed(codings)]
+    decoders = [_decoder(c) for c in reversed(codings)]
     produced = 0
 
     async def decoded() -> Message:
@@ -83,7 +86,42 @@ def _decoding(receive: Receive, codings: list[str], limit: int | None) -> Receiv
     return decoded
 
 
-def _inflate(decoder: zlib._Decompress, data: bytes, coding: str, limit: int | None, produced: int) -> bytes:
+def _decoder(coding: str) -> zlib._Decompress | _Deflate:
+    return _Deflate() if coding == "deflate" else zlib.decompressobj(_WBITS[coding])
+
+
+class _Deflate:
+    """A ``deflate`` decoder that reads the zlib format, or raw deflate when the first two bytes are
+    no zlib header (RFC 1950 §2.2: compression method 8, and a multiple of 31 as a big-endian
+    number). The ``zlib.decompressobj`` interface ``_inflate`` uses: ``decompress``, ``eof``,
+    ``unused_data``."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._decoder: zlib._Decompress | None = None
+
+    @property
+    def eof(self) -> bool:
+        return self._decoder is not None and self._decoder.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return b"" if self._decoder is None else self._decoder.unused_data
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        if self._decoder is None:
+            self._head += data
+            if len(self._head) < 2:
+                return b""
+            data, self._head = self._head, b""
+            zlib_header = data[0] & 0x0F == zlib.DEFLATED and int.from_bytes(data[:2], "big") % 31 == 0
+            self._decoder = zlib.decompressobj(_WBITS["deflate"] if zlib_header else _RAW_DEFLATE_WBITS)
+        return self._decoder.decompress(data, max_length)
+
+
+def _inflate(
+    decoder: zlib._Decompress | _Deflate, data: bytes, coding: str, limit: int | None, produced: int
+) -> bytes:
     """Decode ``data``; 413 once the decoded body would pass ``limit`` (``produced`` so far)."""
     room = None if limit is None else limit - produced
     if decoder.eof and data:

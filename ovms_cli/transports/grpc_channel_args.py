@@ -1,7 +1,10 @@
 """``--grpc_channel_arguments``: gRPC server channel arguments in OVMS's grammar (spec §1.2).
 
 ``key=value,key=value``, e.g. ``grpc.max_connection_age_ms=2000,grpc.max_receive_message_length=1000``.
-As in OVMS a value that reads as an integer is passed as an int, any other as a string. Keys must be
+A value that reads as an integer is passed as an int. Only the string-valued keys of gRPC core
+(``STRING_VALUED``, from grpc/impl/channel_arg_names.h) take other text: gRPC reads an integer key
+given a string as unset and falls back to its default (``grpc.max_receive_message_length=abc``
+would leave the 4 MB limit in place), so such a value is refused. Keys must be
 gRPC core's (``grpc.``-prefixed): gRPC ignores keys it does not know, so a typo would otherwise be
 dropped without a word. The arguments are given to ``grpc.aio.server`` after the server's own, and
 override those of the same key.
@@ -16,6 +19,25 @@ ChannelArgument = tuple[str, int | str]
 WRONG_FORMAT = "Grpc channel arguments passed in wrong format"
 _INTEGER = re.compile(r"[+-]?\d+")
 _KEY = re.compile(r"grpc\.[A-Za-z0-9_.\-]+")
+
+# The keys gRPC core documents as string valued (grpc/impl/channel_arg_names.h); every other key
+# is an integer (or boolean 0/1) or a pointer that cannot be given as text.
+STRING_VALUED = frozenset(
+    {
+        "grpc.address_http_proxy",
+        "grpc.address_http_proxy_enabled_addresses",
+        "grpc.channel_pooling_domain",
+        "grpc.default_authority",
+        "grpc.http2_scheme",
+        "grpc.http_proxy",
+        "grpc.lb_policy_name",
+        "grpc.optimization_target",
+        "grpc.primary_user_agent",
+        "grpc.secondary_user_agent",
+        "grpc.service_config",
+        "grpc.ssl_target_name_override",
+    }
+)
 
 
 class ChannelArgumentsError(ValueError):
@@ -35,7 +57,7 @@ def parse_channel_arguments(text: str) -> tuple[ChannelArgument, ...]:
             )
         if key in arguments:
             raise ChannelArgumentsError(f"{WRONG_FORMAT}: {key!r} is given twice")
-        arguments[key] = int(value) if _INTEGER.fullmatch(value) else value
+        arguments[key] = _typed(key, value)
     return tuple(arguments.items())
 
 
@@ -43,3 +65,11 @@ def merged(defaults: list[ChannelArgument], given: tuple[ChannelArgument, ...]) 
     """``defaults`` with the ``given`` arguments replacing those of the same key, then the others."""
     chosen = dict(given)
     return [(key, chosen.pop(key, value)) for key, value in defaults] + list(chosen.items())
+
+
+def _typed(key: str, value: str) -> int | str:
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    if key in STRING_VALUED:
+        return value
+    raise ChannelArgumentsError(f"{WRONG_FORMAT}: {key!r} must be an integer, not {value!r}")

@@ -101,3 +101,32 @@ def test_an_invalid_result_lists_every_problem_and_leaves_no_temporary(folder: P
         "  model_config_list[1].config.target_device: expected string",
     ]
     assert sorted(p.name for p in folder.iterdir()) == ["affine", "config.json"]
+
+
+def test_an_add_whose_folder_does_not_exist_is_refused_as_validate_config_would(folder: Path) -> None:
+    config = folder / "config.json"
+    with pytest.raises(EditError) as raised:
+        add_model(config, {"name": "missing", "base_path": str(folder / "nonexistent")})
+    assert raised.value.problems == [
+        f"{config}: the result would be invalid, nothing written:",
+        f"  model_config_list[0].config.base_path: directory {folder / 'nonexistent'} does not exist",
+    ]
+    assert sorted(p.name for p in folder.iterdir()) == ["affine"]
+
+
+def test_a_removal_leaves_a_model_whose_folder_is_gone_alone(folder: Path) -> None:
+    config = folder / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model_config_list": [
+                    {"config": {"name": "gone", "base_path": "gone"}},
+                    {"config": {"name": "a", "base_path": "affine"}},
+                ]
+            }
+        )
+    )
+    remove_model(config, "a")
+    assert json.loads(config.read_text()) == {
+        "model_config_list": [{"config": {"name": "gone", "base_path": "gone"}}]
+    }

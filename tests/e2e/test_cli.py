@@ -144,6 +144,11 @@ USAGE_CASES = {
         "Grpc channel arguments passed in wrong format: 'max_connection_age_ms' is not a gRPC channel "
         "argument (they are named grpc.*)",
     ),
+    "grpc_channel_arguments text for an integer key": (
+        ["--config_path", "{config}", "--grpc_channel_arguments", "grpc.max_receive_message_length=abc"],
+        "Grpc channel arguments passed in wrong format: 'grpc.max_receive_message_length' must be an "
+        "integer, not 'abc'",
+    ),
     "cpu_extension that does not exist": (
         ["--config_path", "{config}", "--cpu_extension", "{repository}/no-such-library.so"],
         "File path provided as an --cpu_extension parameter does not exists in the filesystem: "

@@ -21,6 +21,12 @@ BIG = np.arange(4096, dtype=np.float32).reshape(1024, 4)  # a response of some K
 COMPRESS = {"gzip": gzip.compress, "deflate": zlib.compress}
 
 
+def raw_deflate(body: bytes) -> bytes:
+    """RFC 1951 deflate without the zlib header and checksum, as some clients send ``deflate``."""
+    encoder = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return encoder.compress(body) + encoder.flush()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("encoding")
@@ -93,9 +99,35 @@ def test_a_gzip_body_in_small_chunks_is_decoded_as_it_streams(server: ServerProc
     assert answer.json()["outputs"][1]["data"] == BIG.sum(axis=1).tolist()
 
 
-@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_a_raw_deflate_body_is_decoded_in_small_chunks(server: ServerProcess) -> None:
+    """No zlib header: decoded as raw deflate, as browsers do; one byte first to split the sniff."""
+    packed = raw_deflate(_json_body(BIG))
+    answer = httpx.post(
+        f"http://{server.rest_url}/v2/models/affine/infer",
+        content=iter([packed[:1], packed[1:1000], packed[1000:]]),
+        headers={"Content-Encoding": "deflate"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][1]["data"] == BIG.sum(axis=1).tolist()
+
+
+def test_stacked_codings_are_undone_layer_by_layer(server: ServerProcess) -> None:
+    """RFC 9110 §8.4: codings are listed in the order applied; here gzip, then gzip, then deflate."""
+    packed = zlib.compress(gzip.compress(gzip.compress(_json_body(X))))
+    answer = httpx.post(
+        f"http://{server.rest_url}/v2/models/affine/infer",
+        content=packed,
+        headers={"Content-Encoding": "gzip, gzip, deflate"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == (X * 2 + 1).flatten().tolist()
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw deflate"])
 def test_a_small_body_that_inflates_past_the_limit_is_413(server: ServerProcess, coding: str) -> None:
-    bomb = COMPRESS[coding](b" " * (64 * LIMIT))  # 64 MiB of spaces in about 64 KiB
+    pack = raw_deflate if coding == "raw deflate" else COMPRESS[coding]
+    coding = coding.removeprefix("raw ")
+    bomb = pack(b" " * (64 * LIMIT))  # 64 MiB of spaces in about 64 KiB
     assert len(bomb) < LIMIT // 10
     answer = httpx.post(
         f"http://{server.rest_url}/v2/models/affine/infer", content=bomb, headers={"Content-Encoding": coding}

@@ -311,6 +311,16 @@ def test_typed_bytes_contents_on_echo(stub: pb_grpc.GRPCInferenceServiceStub) ->
     assert response.raw_output_contents[0] == b"\x02\x00\x00\x00ab\x03\x00\x00\x00xyz"
 
 
+def test_an_output_asked_twice_is_invalid(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    request = _typed_request(affine_input(1))
+    request.outputs.add(name="total")
+    request.outputs.add(name="total")
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ModelInfer(request, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == "Duplicate output in request - output name: total"
+
+
 def test_raw_and_typed_in_one_request_is_invalid(
     server: ServerProcess, client: grpcclient.InferenceServerClient, stub: pb_grpc.GRPCInferenceServiceStub
 ) -> None:

@@ -522,6 +522,12 @@ JSON_ERROR_CASES: dict[str, tuple[str, Any, int, str]] = {
         400,
         "Invalid number of inputs - Expected: 2; Actual: 1",
     ),
+    "an output asked twice": (
+        "affine",
+        infer_body(GOOD, outputs=[{"name": "total"}, {"name": "total"}]),
+        400,
+        "Duplicate output in request - output name: total",
+    ),
     "misnamed input": (
         "affine",
         infer_body(fp32_input([2, 4], [1.0] * 8, name="inputs")),

@@ -228,3 +228,40 @@ def test_a_reload_names_each_model_that_failed_and_the_served_ones_keep_serving(
     _wait_for(lambda: httpx.post(url + "/reload", timeout=60).status_code == 201, "ghost to load")
     assert _states(server, "ghost") == {1: "AVAILABLE"}
     assert httpx.post(url + "/reload", timeout=60).status_code == 200
+
+
+def test_removing_models_that_failed_to_load_ends_them_or_forgets_them(
+    models: Path, spawn_server: Callable[..., ServerProcess]
+) -> None:
+    """A removed model's failed versions end (END, as OVMS lists retired ones); a removed model that
+    never had a version is unknown again (404), not listed with an empty status forever."""
+    server, config, url = _serve_one_model(models, spawn_server)
+    write_ir(affine_model(), models / "broken", 1)
+    (models / "broken" / "1" / "mapping_config.json").write_text("{not json")
+    missing = models / "does_not_exist"
+    _write_config(
+        config,
+        [
+            {"name": "m", "base_path": "m"},
+            {"name": "broken", "base_path": "broken"},
+            {"name": "missing", "base_path": str(missing)},
+        ],
+    )
+    assert httpx.post(url + "/reload", timeout=60).status_code == 412
+    assert _states(server, "broken") == {1: "LOADING"}
+
+    _write_config(config, [{"name": "m", "base_path": "m"}])
+    assert httpx.post(url + "/reload", timeout=60).status_code == 201
+
+    listed = httpx.get(url, timeout=5).json()
+    assert sorted(listed) == ["broken", "m"]
+    assert listed["broken"]["model_version_status"] == [
+        {"version": "1", "state": "END", "status": {"error_code": "OK", "error_message": "OK"}}
+    ]
+    for path in ("/v1/models/missing", "/v1/models/missing/metadata", "/v2/models/missing"):
+        answer = httpx.get(f"http://{server.rest_url}{path}", timeout=5)
+        assert (answer.status_code, answer.json()["error"]) == (
+            404,
+            "Model with requested name is not found - name: missing",
+        ), path
+    np.testing.assert_array_equal(_infer(server, "m").as_numpy("scaled"), X * 2 + 1)

@@ -30,6 +30,8 @@ def _config(path: Path, names: list[str], base_path: Path) -> Path:
         ("org/add", 'must not contain "/"'),
         ("add:v1", 'must not contain ":"'),
         ("..", 'must not be ".."'),
+        ("a?b", 'must not contain "?"'),
+        ("a#b", 'must not contain "#"'),
     ],
 )
 def test_validate_config_refuses_an_unreachable_name_with_its_path(
@@ -74,8 +76,8 @@ def test_reload_refuses_an_unreachable_name_and_keeps_serving(
 def test_a_name_with_spaces_percent_and_unicode_is_reached_over_both_rest_apis(
     tmp_path: Path, repository: Path, spawn_server: Spawn
 ) -> None:
-    """Any name without "/" and ":" is one URL segment once clients percent-encode it."""
-    name = "my model 100% ü?#"
+    """Any name without "/", ":", "?" and "#" is one URL segment once clients percent-encode it."""
+    name = "my model 100% ü&="
     server = spawn_server(["--config_path", str(_config(tmp_path / "c.json", [name], repository / "affine"))])
     client = httpclient.InferenceServerClient(server.rest_url)
     data = httpclient.InferInput("input", [2, 4], "FP32")

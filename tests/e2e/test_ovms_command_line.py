@@ -128,6 +128,7 @@ def test_list_models_in_both_spellings(tmp_path: Path) -> None:
             {"name": "meta/llama", "base_path": str(tmp_path / "meta" / "llama"), "versions": [2]},
             {"name": "resnet", "base_path": str(tmp_path / "resnet"), "versions": [1, 3]},
         ],
+        "error": None,
     }
 
 
@@ -136,6 +137,18 @@ def test_list_models_of_a_missing_folder_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == f"model_repository_path {tmp_path / 'nowhere'} is not a directory"
     assert result.stdout == ""
+
+
+def test_list_models_json_of_a_missing_folder_prints_one_document_and_exits_1(tmp_path: Path) -> None:
+    result = ovms("list-models", "--model_repository_path", str(tmp_path / "nowhere"), "--json")
+    assert result.returncode == 1
+    message = f"model_repository_path {tmp_path / 'nowhere'} is not a directory"
+    assert result.stderr.strip() == message
+    assert json.loads(result.stdout) == {
+        "model_repository_path": str(tmp_path / "nowhere"),
+        "models": [],
+        "error": message,
+    }
 
 
 # --- validate-config --json --------------------------------------------------------------------------
@@ -249,6 +262,10 @@ def test_an_edit_whose_result_is_invalid_writes_nothing(models: Path) -> None:
         (["--model_name", "a", "--model_path", "affine"], 'a model named "a" is already configured'),
         (["--model_name", "b", "--model_path", "affine", "--shape", "(1,x)"], "--shape: "),
         (["--model_name", "b", "--model_path", "affine", "--nireq", "200000"], "--nireq: must be <= 100000"),
+        (
+            ["--model_name", "missing", "--model_path", "/nonexistent"],
+            "model_config_list[1].config.base_path: directory /nonexistent does not exist",
+        ),
     ],
 )
 def test_add_to_config_refusals_exit_1(models: Path, args: list[str], message: str) -> None:

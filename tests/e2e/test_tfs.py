@@ -263,6 +263,14 @@ def test_output_filter(grpc_client: GrpcClient) -> None:
     assert not response.HasField("model_spec")
 
 
+def test_output_filter_asking_twice_is_invalid(grpc_client: GrpcClient) -> None:
+    tensor = typed_tensor("float_val", types_pb2.DT_FLOAT, [1, 2, 3, 4], [1, 4])
+    with pytest.raises(grpc.RpcError) as raised:
+        raw_predict(grpc_client, "affine", {"input": tensor}, output_filter=["total", "total"])
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == "Duplicate output in request - output name: total"
+
+
 def test_value_count_mismatch(grpc_client: GrpcClient) -> None:
     tensor = typed_tensor("float_val", types_pb2.DT_FLOAT, [1, 2, 3], [1, 4])
     with pytest.raises(grpc.RpcError) as raised:

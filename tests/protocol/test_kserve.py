@@ -276,11 +276,6 @@ def test_parameter_value_rejects(value: object) -> None:
     )
 
 
-def test_requested_outputs_keeps_order_once() -> None:
-    assert kserve.requested_outputs(["b", "a", "b"]) == ("b", "a")
-    assert kserve.requested_outputs([]) == ()
-
-
 @pytest.mark.parametrize(
     ("text", "version"), [("", None), ("1", 1), ("0", 0), ("9223372036854775807", 2**63 - 1)]
 )

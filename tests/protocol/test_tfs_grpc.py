@@ -61,10 +61,14 @@ def test_default_version() -> None:
     assert tfs_grpc.decode_predict_request(request).model_version is None
 
 
-def test_output_filter_selects_outputs_once_each() -> None:
-    request = PredictRequest(output_filter=["b", "a", "b"])
+def test_output_filter_selects_outputs_in_order_and_refuses_one_asked_twice() -> None:
+    request = PredictRequest(output_filter=["b", "a"])
     request.model_spec.name = "m"
     assert tfs_grpc.decode_predict_request(request).requested_outputs == ("b", "a")
+    request.output_filter.append("b")
+    with pytest.raises(InvalidInput) as info:
+        tfs_grpc.decode_predict_request(request)
+    assert info.value.message == "Duplicate output in request - output name: b"
 
 
 def test_predict_without_model_spec() -> None:

@@ -1,6 +1,26 @@
+import zlib
+from collections.abc import Callable
+
 import pytest
 
-from ovms_cli.transports.content_encoding import preferred_coding, request_codings
+from ovms_cli.transports.content_encoding import _Deflate, preferred_coding, request_codings
+
+BODY = b'{"inputs": []}' * 50
+
+
+def _raw_deflate(body: bytes) -> bytes:
+    encoder = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return encoder.compress(body) + encoder.flush()
+
+
+@pytest.mark.parametrize("pack", [zlib.compress, _raw_deflate], ids=["zlib", "raw"])
+def test_deflate_reads_the_zlib_format_or_raw_deflate_fed_a_byte_at_a_time(
+    pack: Callable[[bytes], bytes],
+) -> None:
+    packed = pack(BODY)
+    decoder = _Deflate()
+    out = b"".join(decoder.decompress(packed[i : i + 1]) for i in range(len(packed)))
+    assert (out, decoder.eof, decoder.unused_data) == (BODY, True, b"")
 
 
 @pytest.mark.parametrize(

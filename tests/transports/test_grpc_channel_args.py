@@ -28,12 +28,24 @@ def test_integers_are_ints_and_other_values_strings() -> None:
             "'max_connection_age_ms' is not a gRPC channel argument (they are named grpc.*)",
         ),
         ("grpc.a=1,grpc.a=2", "'grpc.a' is given twice"),
+        (
+            "grpc.max_receive_message_length=abc",
+            "'grpc.max_receive_message_length' must be an integer, not 'abc'",
+        ),
+        ("grpc.keepalive_time_ms=1.5", "'grpc.keepalive_time_ms' must be an integer, not '1.5'"),
     ],
 )
 def test_malformed_text_is_refused_with_ovms_words(text: str, reason: str) -> None:
     with pytest.raises(ChannelArgumentsError) as raised:
         parse_channel_arguments(text)
     assert str(raised.value) == f"Grpc channel arguments passed in wrong format: {reason}"
+
+
+def test_string_valued_keys_of_grpc_core_take_text() -> None:
+    assert parse_channel_arguments("grpc.lb_policy_name=round_robin,grpc.default_authority=ovms") == (
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.default_authority", "ovms"),
+    )
 
 
 def test_given_arguments_replace_defaults_of_the_same_key_and_add_the_others() -> None:
