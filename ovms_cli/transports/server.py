@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -29,6 +29,7 @@ from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import grpc_kserve, grpc_tfs
 from ovms_cli.transports.auth import ApiKey, GrpcApiKey
+from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
 from ovms_cli.transports.rest import create_app
 from ovms_cli.transports.tls import TlsFiles
@@ -65,6 +66,7 @@ class ServerSettings:
     grpc_max_concurrent_rpcs: int | None = None  # --grpc_max_threads; None: no limit
     cpu_extension: Path | None = None  # an OpenVINO extension library for the Core
     api_key: ApiKey | None = None  # --api_key_file or $API_KEY; None: no key required
+    cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -230,7 +232,7 @@ def _start_rest(
     config.keep_alive_timeout = 75
     if settings.tls is not None:
         settings.tls.configure(config)
-    app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key)
+    app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors)
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
