@@ -29,7 +29,8 @@ ENV PATH=/opt/ovms/bin:$PATH \
 WORKDIR /tmp
 USER 5000:5000
 EXPOSE 9000 8000
-# The ports are read from the server's own command line (PID 1); see deploy/docker/healthcheck.py.
+# The ports are read from the ovms process's own command line (PID 1 or, under an init or a shell
+# wrapper, its first ovms descendant); see deploy/docker/healthcheck.py.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["/opt/ovms/bin/python", "/opt/ovms/healthcheck.py"]
 ENTRYPOINT ["/opt/ovms/bin/ovms"]

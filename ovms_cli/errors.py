@@ -6,6 +6,7 @@ an error response by hand::
 
     ServingError                       500  INTERNAL
     ├── InvalidInput                   400  INVALID_ARGUMENT
+    ├── Unauthenticated                401  UNAUTHENTICATED
     ├── NotFound                       404  NOT_FOUND
     │   ├── ModelNotFound              404  NOT_FOUND
     │   └── VersionNotFound            404  NOT_FOUND
@@ -42,6 +43,13 @@ class ServingError(Exception):
 class InvalidInput(ServingError):
     http_status = 400
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class Unauthenticated(ServingError):
+    """A missing or wrong API key (``--api_key_file``); REST adds ``WWW-Authenticate: Bearer``."""
+
+    http_status = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
 
 
 class NotFound(ServingError):

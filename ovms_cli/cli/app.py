@@ -157,6 +157,27 @@ TlsCa = Annotated[
         "--tls_ca", help="CA (PEM) client certificates must chain to: mutual TLS.", rich_help_panel=SERVER
     ),
 ]
+ApiKeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--api_key_file",
+        help="File whose first line is the API key calls must bear; default: $API_KEY.",
+        rich_help_panel=SERVER,
+    ),
+]
+AllowedOrigins = Annotated[
+    str, typer.Option("--allowed_origins", help="CORS: comma-separated origins.", rich_help_panel=SERVER)
+]
+AllowedMethods = Annotated[
+    str, typer.Option("--allowed_methods", help="CORS: comma-separated methods.", rich_help_panel=SERVER)
+]
+AllowedHeaders = Annotated[
+    str, typer.Option("--allowed_headers", help="CORS: comma-separated headers.", rich_help_panel=SERVER)
+]
+AllowCredentials = Annotated[
+    bool,
+    typer.Option("--allow_credentials", help="CORS: allow cookies and credentials.", rich_help_panel=SERVER),
+]
 ConfigPath = Annotated[
     str | None, typer.Option("--config_path", "--config", help="config.json with the models to serve.")
 ]
@@ -266,6 +287,11 @@ def serve(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_ca: TlsCa = None,
+    api_key_file: ApiKeyFile = None,
+    allowed_origins: AllowedOrigins = "*",
+    allowed_methods: AllowedMethods = "*",
+    allowed_headers: AllowedHeaders = "*",
+    allow_credentials: AllowCredentials = False,
 ) -> None:
     """Serve the models of a config file, or one model given by --model_name and --model_path."""
     from ovms_cli.transports.grpc_channel_args import ChannelArgumentsError, parse_channel_arguments
@@ -308,11 +334,25 @@ def serve(
         tls = tls_files(tls_cert, tls_key, tls_ca)
     except TlsError as error:
         problem = problem or str(error)
+    from ovms_cli.transports.cors import CorsError, CorsSettings, cors_settings
+
+    cors = CorsSettings()
+    try:
+        cors = cors_settings(allowed_origins, allowed_methods, allowed_headers, allow_credentials)
+    except CorsError as error:
+        problem = problem or str(error)
     if problem:
         _error(problem)
         raise typer.Exit(EX_USAGE)
     _configure_logs(log_level, log_path)
+    from ovms_cli.transports.auth import ApiKeyError, load_api_key
     from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings
+
+    try:
+        api_key = load_api_key(api_key_file)
+    except ApiKeyError as error:
+        _error(str(error))
+        raise typer.Exit(1) from error
 
     config = _config_from_file(Path(config_path)) if config_path else None
     if config is not None:
@@ -336,6 +376,8 @@ def serve(
         grpc_channel_arguments=channel_arguments,
         grpc_max_concurrent_rpcs=grpc_max_threads or None,  # 0: not applied, as in OVMS
         cpu_extension=cpu_extension,
+        api_key=api_key,
+        cors=cors,
     )
     _run(settings, models)
 

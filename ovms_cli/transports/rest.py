@@ -16,7 +16,9 @@ from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import rest_tfs
+from ovms_cli.transports.auth import ApiKey, RestApiKey
 from ovms_cli.transports.content_encoding import ContentDecoding, ResponseEncoding
+from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
 from ovms_cli.transports.limits import BodyLimit
@@ -108,6 +110,8 @@ def create_app(
     watcher: Watcher | None = None,
     tracker: RequestTracker | None = None,
     max_request_size: int | None = None,
+    api_key: ApiKey | None = None,
+    cors: CorsSettings | None = None,
 ) -> Starlette:
     watcher = watcher or Watcher(manager, None, 0)
     track = tracker or RequestTracker()
@@ -120,6 +124,8 @@ def create_app(
         ],
         exception_handlers={HTTPException: http_exception_handler},
         middleware=[
+            (cors or CorsSettings()).middleware(),  # outermost: preflights need no API key
+            *([] if api_key is None else [Middleware(RestApiKey, key=api_key)]),
             *([] if max_request_size is None else [Middleware(BodyLimit, max_bytes=max_request_size)]),
             Middleware(ContentDecoding, max_bytes=max_request_size),
             Middleware(ResponseEncoding),

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -28,6 +28,8 @@ from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import grpc_kserve, grpc_tfs
+from ovms_cli.transports.auth import ApiKey, GrpcApiKey
+from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
 from ovms_cli.transports.rest import create_app
 from ovms_cli.transports.tls import TlsFiles
@@ -63,6 +65,8 @@ class ServerSettings:
     grpc_channel_arguments: tuple[ChannelArgument, ...] = ()  # override the server's own
     grpc_max_concurrent_rpcs: int | None = None  # --grpc_max_threads; None: no limit
     cpu_extension: Path | None = None  # an OpenVINO extension library for the Core
+    api_key: ApiKey | None = None  # --api_key_file or $API_KEY; None: no key required
+    cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -194,7 +198,11 @@ async def _start_grpc(
         log.info("gRPC channel arguments: %s", ", ".join(f"{k}={v}" for k, v in options))
     # grpc.aio has no thread quota; like OVMS's thread quota (a synchronous server holds a thread per
     # RPC) this caps the RPCs in progress; the ones beyond it get RESOURCE_EXHAUSTED.
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs)
+    server = grpc.aio.server(
+        options=options,
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+        interceptors=[] if settings.api_key is None else [GrpcApiKey(settings.api_key)],
+    )
     grpc_kserve.add_to_server(server, manager, tracker)
     grpc_tfs.add_to_server(server, manager, tracker)
     address = f"{settings.grpc_bind_address}:{settings.port}"
@@ -224,7 +232,7 @@ def _start_rest(
     config.keep_alive_timeout = 75
     if settings.tls is not None:
         settings.tls.configure(config)
-    app = create_app(manager, watcher, tracker, settings.max_request_size)
+    app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors)
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
@@ -248,4 +256,6 @@ def _log_summary(settings: ServerSettings, manager: ModelManager) -> None:
             config.base_path,
         )
     rest = f"{settings.rest_bind_address}:{settings.rest_port}" if settings.rest_port else "disabled"
+    if settings.api_key is not None:
+        log.info("API key required on every call but the health probes and /metrics")
     log.info("Server ready: gRPC %s:%d, REST %s", settings.grpc_bind_address, settings.port, rest)

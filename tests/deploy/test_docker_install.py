@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ import pytest
 import tomllib
 import tritonclient.http as httpclient
 from builders import affine_model, write_ir
-from deploy.launch import launched
+from deploy.launch import launched, probe
 from deploy.readme import deploy_commands
 from server_process import free_port
 
@@ -214,15 +216,52 @@ def test_the_readme_docker_run_line_serves_and_passes_the_health_check(image: Im
         assert _health(image, server.pid) == 0
         server.terminate()
         server.wait(timeout=60)
-    # A process whose command line names a REST port nothing listens on: not healthy.
-    idle = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "--rest_port", str(rest_port)]
-    )
+    # An ovms process whose command line names a REST port nothing listens on: not healthy.
+    fake = tmp_path / "ovms"
+    fake.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    fake.chmod(0o755)
+    # And a process that is not ovms at all, whatever its arguments: no server found.
+    not_ovms = [sys.executable, "-c", "import time; time.sleep(60)", "--rest_port", str(rest_port)]
+    for command in ([str(fake), "--rest_port", str(rest_port)], not_ovms):
+        idle = subprocess.Popen(command)
+        try:
+            time.sleep(0.2)  # the kernel shows the script's command line once it has exec'd
+            assert _health(image, idle.pid) == 1
+        finally:
+            idle.kill()
+            idle.wait()
+
+
+# What `docker run --init` puts in front of the entrypoint (tini / docker-init: `init -- command`),
+# and a shell wrapper that does not exec it; each stays the parent of the ovms process.
+FAKE_INIT = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[2:]))"
+WRAPPERS = {
+    "init": lambda command: [sys.executable, "-c", FAKE_INIT, "--", *command],
+    "shell": lambda command: ["sh", "-c", f"{shlex.join(command)}; exit $?"],
+}
+
+
+@pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
+def test_the_health_check_finds_the_server_behind_an_init_or_a_shell(
+    image: Image, tmp_path: Path, wrapper: str
+) -> None:
+    write_ir(affine_model(), tmp_path / "m", 1)
+    rest_port = free_port()
+    command = [*image.entrypoint, "--model_name", "m", "--model_path", str(tmp_path / "m")]
+    command += ["--port", str(free_port()), "--rest_port", str(rest_port)]
+    with (tmp_path / "ovms.log").open("wb") as log:
+        root = subprocess.Popen(
+            WRAPPERS[wrapper](command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        assert _health(image, idle.pid) == 1
+        deadline = time.monotonic() + 120
+        while probe(f"http://127.0.0.1:{rest_port}/v2/health/ready") != 200:
+            assert root.poll() is None and time.monotonic() < deadline, (tmp_path / "ovms.log").read_text()
+            time.sleep(0.5)
+        assert _health(image, root.pid) == 0  # as PID 1 would be: the wrapper, not ovms
     finally:
-        idle.kill()
-        idle.wait()
+        os.killpg(root.pid, signal.SIGTERM)
+        root.wait(timeout=60)
 
 
 def test_the_health_check_asks_grpc_when_rest_is_off(image: Image, tmp_path: Path) -> None:

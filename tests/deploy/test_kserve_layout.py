@@ -95,7 +95,8 @@ def test_the_runtime_serves_the_model_base_folder_kserve_downloads(
         assert probe(pod.probe_url("readinessProbe")) == 200
         assert probe(pod.probe_url("livenessProbe")) == 200
         assert probe(f"http://127.0.0.1:{pod.rest_port}/metrics") == 200  # prometheus.kserve.io/path
-        check(grpcclient.InferenceServerClient(f"127.0.0.1:{pod.grpc_port}"))  # protocolVersion grpc-v2
+        # the in-pod gRPC port (not routed by KServe)
+        check(grpcclient.InferenceServerClient(f"127.0.0.1:{pod.grpc_port}"))
         check(httpclient.InferenceServerClient(f"127.0.0.1:{pod.rest_port}"))  # protocolVersion v2
 
 

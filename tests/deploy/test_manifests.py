@@ -236,12 +236,57 @@ def test_the_serving_runtime_and_the_inference_service_fit_together() -> None:
     assert model["modelFormat"]["name"] in {f["name"] for f in runtime["spec"]["supportedModelFormats"]}
     assert {f["name"] for f in runtime["spec"]["supportedModelFormats"]} == {"openvino_ir", "onnx"}
     assert model["protocolVersion"] in runtime["spec"]["protocolVersions"]
-    assert runtime["spec"]["protocolVersions"] == ["v2", "grpc-v2"]
+    assert runtime["spec"]["protocolVersions"] == ["v2"]
     (container,) = runtime["spec"]["containers"]
     args = _args(container)
     assert (args["model_path"], args["model_name"]) == ("/mnt/models", "{{.Name}}")
     assert runtime["spec"]["annotations"]["prometheus.kserve.io/port"] == args["rest_port"]
     assert "metrics_enable" in args
+
+
+# KServe's protocol versions and the port kind (Knative's port name) each needs.
+PROTOCOL_PORT_NAMES = {"v1": "http1", "v2": "http1", "grpc-v1": "h2c", "grpc-v2": "h2c"}
+PORT_ARGUMENTS = {"http1": "rest_port", "h2c": "port"}
+
+
+def protocol_port_problems(runtime: dict[str, Any]) -> list[str]:
+    """Where a ServingRuntime declares a protocol without a port of its kind, or a port the server
+    does not listen on. Knative routes exactly one port per container, 8080 http1 when none is
+    declared, so every protocol must share that one port's kind."""
+    (container,) = runtime["spec"]["containers"]
+    ports = container.get("ports") or [{"name": "http1", "containerPort": 8080}]
+    args = _args(container)
+    problems = [f"{len(ports)} ports: Knative routes one"] if len(ports) != 1 else []
+    for port in ports:
+        argument = PORT_ARGUMENTS.get(port.get("name", "http1"))
+        if argument is None or args.get(argument) != str(port["containerPort"]):
+            problems.append(f"port {port} is not the server's --{argument}")
+    names = {port.get("name", "http1") for port in ports}
+    for protocol in runtime["spec"]["protocolVersions"]:
+        if PROTOCOL_PORT_NAMES[protocol] not in names:
+            problems.append(
+                f"{protocol} needs a {PROTOCOL_PORT_NAMES[protocol]} port; declared: {sorted(names)}"
+            )
+    return problems
+
+
+def test_the_serving_runtime_declares_a_port_for_every_protocol() -> None:
+    runtime = documents(ROOT / "deploy" / "kserve" / "servingruntime.yaml")[0]
+    assert protocol_port_problems(runtime) == []
+
+
+def test_the_protocol_port_check_finds_the_mismatches() -> None:
+    runtime = documents(ROOT / "deploy" / "kserve" / "servingruntime.yaml")[0]
+    grpc_on_rest = copy.deepcopy(runtime)
+    grpc_on_rest["spec"]["protocolVersions"] = ["v2", "grpc-v2"]
+    assert protocol_port_problems(grpc_on_rest) == ["grpc-v2 needs a h2c port; declared: ['http1']"]
+    wrong_port = copy.deepcopy(runtime)
+    wrong_port["spec"]["containers"][0]["ports"][0]["containerPort"] = 9000
+    assert len(protocol_port_problems(wrong_port)) == 1
+    grpc_only = copy.deepcopy(runtime)
+    grpc_only["spec"]["containers"][0]["ports"] = [{"name": "h2c", "containerPort": 9000}]
+    grpc_only["spec"]["protocolVersions"] = ["grpc-v2"]
+    assert protocol_port_problems(grpc_only) == []
 
 
 @pytest.mark.parametrize("command", deploy_commands("helm", "install"), ids=lambda c: c[-1][:60])
