@@ -63,6 +63,7 @@ def _stderr() -> Console:
 
 
 SERVER = "Server"
+CONTROL = "Model control (KServe v2 repository extension)"
 SINGLE = "Single model (serve: not with --config_path; add-to-config: written to the entry)"
 
 # Options are spelled as OVMS spells them (underscores) so that scripts written for OVMS keep working.
@@ -184,7 +185,7 @@ ModelControlMode = Annotated[
     typer.Option(
         "--model_control_mode",
         help="none: serve what start-up names; explicit: load and unload through the repository API.",
-        rich_help_panel=SERVER,
+        rich_help_panel=CONTROL,
     ),
 ]
 ServeRepositoryPath = Annotated[
@@ -192,7 +193,7 @@ ServeRepositoryPath = Annotated[
     typer.Option(
         "--model_repository_path",
         help="Folder of model folders (NAME/VERSION/...): served whole, or loaded by name when explicit.",
-        rich_help_panel=SERVER,
+        rich_help_panel=CONTROL,
     ),
 ]
 LoadModel = Annotated[
@@ -200,7 +201,7 @@ LoadModel = Annotated[
     typer.Option(
         "--load_model",
         help="Explicit mode: load this model at start (repeatable; * for all).",
-        rich_help_panel=SERVER,
+        rich_help_panel=CONTROL,
     ),
 ]
 ConfigPath = Annotated[

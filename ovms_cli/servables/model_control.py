@@ -167,6 +167,11 @@ class ModelControl:
         self._failures: dict[str, str] = {}  # explicit mode: why the last load of a model failed
         self._lock = asyncio.Lock()
 
+    @property
+    def manager(self) -> ModelManager:
+        """The manager whose served set this drives."""
+        return self._manager
+
     async def index(self, ready_only: bool = False) -> list[RepositoryEntry]:
         """Every model the server serves, served, or (explicit mode) can load, by name then version."""
         known = set(self._manager.names())
