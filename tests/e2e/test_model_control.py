@@ -20,7 +20,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from builders import affine_model, write_ir
 from deploy.readme import README, deploy_commands
-from e2e.test_cli import EX_USAGE, ovms
+from e2e.test_cli import EX_USAGE, free_port, ovms
 from server_process import ServerProcess, start_server
 from tritonclient.utils import InferenceServerException
 
@@ -393,6 +393,15 @@ def test_a_load_model_that_is_not_found_stops_start_up(control_repository: Path)
         1,
         "--load_model: Model with requested name is not found - name: nope",
     )
+
+
+def test_a_load_model_that_fails_to_load_stops_start_up(tmp_path: Path) -> None:
+    (tmp_path / "broken" / "1").mkdir(parents=True)
+    (tmp_path / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx file")
+    args = ["--model_repository_path", str(tmp_path), "--model_control_mode", "explicit", "--load_model", "*"]
+    done = ovms("serve", *args, "--port", free_port(), "--rest_port", free_port(), timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Model broken failed to load" in done.stderr
 
 
 @pytest.mark.parametrize(
