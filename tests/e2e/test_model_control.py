@@ -395,6 +395,15 @@ def test_a_load_model_that_is_not_found_stops_start_up(control_repository: Path)
     )
 
 
+def test_none_mode_on_a_repository_without_models_stops_start_up(tmp_path: Path) -> None:
+    (tmp_path / "no_versions").mkdir()
+    done = ovms("serve", "--model_repository_path", str(tmp_path))
+    assert (done.returncode, done.stderr.strip()) == (
+        1,
+        f"No model (a folder with numbered version folders) in --model_repository_path {tmp_path}",
+    )
+
+
 def test_a_load_model_that_fails_to_load_stops_start_up(tmp_path: Path) -> None:
     (tmp_path / "broken" / "1").mkdir(parents=True)
     (tmp_path / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx file")
