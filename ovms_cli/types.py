@@ -144,6 +144,20 @@ class VersionStatus:
     reason: str = ""  # why a load failed; empty otherwise
 
 
+@dataclass(frozen=True, slots=True)
+class RepositoryEntry:
+    """One line of the KServe v2 repository index: a model version, or a model with no version loaded.
+
+    ``state`` is Triton's spelling (``READY``, ``LOADING``, ``UNLOADING``, ``UNAVAILABLE``);
+    ``reason`` says why a model is UNAVAILABLE (``unloaded``, ``not loaded``, a load failure).
+    """
+
+    name: str
+    version: int | None
+    state: str
+    reason: str = ""
+
+
 # --- spelling in messages --------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ovms_cli.config.model_config import ModelConfig
     from ovms_cli.config.server_config import ServerConfig
+    from ovms_cli.servables.model_control import ModelSources
     from ovms_cli.transports.server import ServerSettings
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ def _stderr() -> Console:
 
 
 SERVER = "Server"
+CONTROL = "Model control (KServe v2 repository extension)"
 SINGLE = "Single model (serve: not with --config_path; add-to-config: written to the entry)"
 
 # Options are spelled as OVMS spells them (underscores) so that scripts written for OVMS keep working.
@@ -178,6 +180,30 @@ AllowCredentials = Annotated[
     bool,
     typer.Option("--allow_credentials", help="CORS: allow cookies and credentials.", rich_help_panel=SERVER),
 ]
+ModelControlMode = Annotated[
+    str,
+    typer.Option(
+        "--model_control_mode",
+        help="none: serve what start-up names; explicit: load and unload through the repository API.",
+        rich_help_panel=CONTROL,
+    ),
+]
+ServeRepositoryPath = Annotated[
+    str | None,
+    typer.Option(
+        "--model_repository_path",
+        help="Folder of model folders (NAME/VERSION/...): served whole, or loaded by name when explicit.",
+        rich_help_panel=CONTROL,
+    ),
+]
+LoadModel = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--load_model",
+        help="Explicit mode: load this model at start (repeatable; * for all).",
+        rich_help_panel=CONTROL,
+    ),
+]
 ConfigPath = Annotated[
     str | None, typer.Option("--config_path", "--config", help="config.json with the models to serve.")
 ]
@@ -292,8 +318,12 @@ def serve(
     allowed_methods: AllowedMethods = "*",
     allowed_headers: AllowedHeaders = "*",
     allow_credentials: AllowCredentials = False,
+    model_control_mode: ModelControlMode = "none",
+    model_repository_path: ServeRepositoryPath = None,
+    load_model: LoadModel = None,
 ) -> None:
-    """Serve the models of a config file, or one model given by --model_name and --model_path."""
+    """Serve the models of a config file or of a model repository, or one model given by --model_name
+    and --model_path."""
     from ovms_cli.transports.grpc_channel_args import ChannelArgumentsError, parse_channel_arguments
 
     channel_arguments: tuple[tuple[str, int | str], ...] = ()
@@ -324,6 +354,9 @@ def serve(
             cpu_extension=None if cpu_extension is None else str(cpu_extension),
             grpc_memory_quota=grpc_memory_quota,
             grpc_channel_arguments_problem=channel_arguments_problem,
+            model_control_mode=model_control_mode,
+            model_repository_path=model_repository_path,
+            load_models=tuple(load_model or ()),
         )
     ) or preprocessing_usage_error(
         layout, mean=mean, scale=scale, color_format=color_format, precision=precision
@@ -354,8 +387,17 @@ def serve(
         _error(str(error))
         raise typer.Exit(1) from error
 
+    from ovms_cli.servables.model_control import ControlMode, ModelSources
+
     config = _config_from_file(Path(config_path)) if config_path else None
-    if config is not None:
+    explicit = ControlMode(model_control_mode) is ControlMode.EXPLICIT
+    repository = Path(model_repository_path) if model_repository_path else None
+    sources = ModelSources(repository, Path(config_path) if config_path else None) if explicit else None
+    if sources is not None:
+        models = _explicit_models(sources, load_model or [])
+    elif repository is not None:
+        models = _repository_models(repository)
+    elif config is not None:
         models = config.models
     else:
         assert model_name is not None and model_path is not None
@@ -366,8 +408,8 @@ def serve(
         rest_port=rest_port,
         rest_bind_address=rest_bind_address,
         cache_dir=cache_dir,
-        exit_on_load_failure=not config_path,
-        config_path=Path(config_path) if config_path else None,
+        exit_on_load_failure=explicit or not (config_path or repository),  # explicit: --load_model's
+        config_path=Path(config_path) if config_path and not explicit else None,  # explicit: read at load
         poll_seconds=file_system_poll_wait_seconds,
         shutdown_timeout=shutdown_timeout,
         max_request_size=MAX_MESSAGE_BYTES if max_request_size is None else max_request_size,
@@ -378,6 +420,8 @@ def serve(
         cpu_extension=cpu_extension,
         api_key=api_key,
         cors=cors,
+        control_mode=ControlMode(model_control_mode),
+        model_sources=sources,
     )
     _run(settings, models)
 
@@ -471,6 +515,29 @@ def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
     except (ConfigError, GrammarError) as error:
         _error(str(error))
         raise typer.Exit(1) from error
+
+
+def _explicit_models(sources: ModelSources, names: list[str]) -> tuple[ModelConfig, ...]:
+    """The ``--load_model`` models of explicit mode; one that is not found stops start-up (exit 1)."""
+    from ovms_cli.errors import ServingError
+    from ovms_cli.servables.model_control import initial_models
+
+    try:
+        return initial_models(sources, names)
+    except ServingError as error:
+        _error(f"--load_model: {error.message}")
+        raise typer.Exit(1) from error
+
+
+def _repository_models(repository: Path) -> tuple[ModelConfig, ...]:
+    """Every model under ``--model_repository_path`` (model control ``none``), as Triton's ``none`` mode."""
+    from ovms_cli.servables.model_control import repository_models
+
+    models = repository_models(repository)
+    if not models:
+        _error(f"No model (a folder with numbered version folders) in --model_repository_path {repository}")
+        raise typer.Exit(1)
+    return models
 
 
 def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:

@@ -43,6 +43,9 @@ class UsageOptions:
     cpu_extension: str | None = None
     grpc_memory_quota: int | None = None
     grpc_channel_arguments_problem: str | None = None  # from parse_channel_arguments
+    model_control_mode: str = "none"
+    model_repository_path: str | None = None
+    load_models: tuple[str, ...] = ()  # --load_model
 
 
 def usage_error(o: UsageOptions) -> str | None:
@@ -53,8 +56,9 @@ def usage_error(o: UsageOptions) -> str | None:
             bool(o.config_path and (o.model_name or o.model_path)),
             "Use either config_path or model_path with model_name",
         ),
+        *_model_control_checks(o),
         (
-            not o.config_path and not (o.model_name and o.model_path),
+            not o.config_path and not (o.model_name and o.model_path) and not o.model_repository_path,
             "Use config_path or model_path with model_name",
         ),
         (
@@ -109,6 +113,48 @@ def usage_error(o: UsageOptions) -> str | None:
         (o.grpc_channel_arguments_problem is not None, o.grpc_channel_arguments_problem or ""),
     ]
     return next((message for broken, message in checks if broken), None)
+
+
+CONTROL_MODES = ("none", "explicit")
+
+
+def _model_control_checks(o: UsageOptions) -> list[tuple[bool, str]]:
+    """``--model_control_mode``, ``--model_repository_path`` and ``--load_model`` (model_control.py)."""
+    explicit = o.model_control_mode == "explicit"
+    repository = o.model_repository_path
+    return [
+        (
+            o.model_control_mode not in CONTROL_MODES,
+            f"model_control_mode should be one of: {', '.join(CONTROL_MODES)} (got {o.model_control_mode})",
+        ),
+        (
+            explicit and bool(o.model_name or o.model_path),
+            "--model_control_mode explicit loads models by name from --model_repository_path or "
+            "--config_path; use --load_model NAME instead of --model_name/--model_path",
+        ),
+        (
+            explicit and not o.config_path and not repository,
+            "--model_control_mode explicit needs --model_repository_path or --config_path to find models in",
+        ),
+        (
+            bool(repository) and bool(o.model_name or o.model_path),
+            "Use either model_repository_path or model_path with model_name",
+        ),
+        (
+            bool(repository) and bool(o.config_path) and not explicit,
+            "--model_repository_path with --config_path needs --model_control_mode explicit; without it "
+            "the config file alone says what serves",
+        ),
+        (
+            bool(repository) and o.model_parameters_given,
+            "Model parameters in CLI are exclusive with --model_repository_path",
+        ),
+        (
+            bool(repository) and not os.path.isdir(repository or ""),
+            f"--model_repository_path must be a local directory: {repository}",
+        ),
+        (bool(o.load_models) and not explicit, "--load_model needs --model_control_mode explicit"),
+    ]
 
 
 def _valid_address(address: str) -> bool:

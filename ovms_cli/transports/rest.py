@@ -14,6 +14,7 @@ from ovms_cli.errors import InvalidInput, NotReady
 from ovms_cli.metrics import KSERVE, ServingMetrics
 from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.servables.manager import ModelManager
+from ovms_cli.servables.model_control import ModelControl
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import rest_tfs
 from ovms_cli.transports.auth import ApiKey, RestApiKey
@@ -23,6 +24,7 @@ from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
 from ovms_cli.transports.limits import BodyLimit
 from ovms_cli.transports.rest_config import ConfigRoutes
+from ovms_cli.transports.rest_repository import RepositoryRoutes
 from ovms_cli.transports.tracker import RequestTracker, rest_call
 from ovms_cli.types import State
 
@@ -112,6 +114,7 @@ def create_app(
     max_request_size: int | None = None,
     api_key: ApiKey | None = None,
     cors: CorsSettings | None = None,
+    control: ModelControl | None = None,
 ) -> Starlette:
     watcher = watcher or Watcher(manager, None, 0)
     track = tracker or RequestTracker()
@@ -119,6 +122,7 @@ def create_app(
         routes=[
             *KServeRoutes(manager, track).routes(),
             *ConfigRoutes(manager, watcher).routes(),
+            *RepositoryRoutes(control or ModelControl(manager)).routes(),
             *rest_tfs.routes(manager, track),
             metrics_route(track.metrics),
         ],

@@ -26,8 +26,9 @@ from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
+from ovms_cli.servables.model_control import ControlMode, ExplicitModeWatcher, ModelControl, ModelSources
 from ovms_cli.servables.watcher import Watcher
-from ovms_cli.transports import grpc_kserve, grpc_tfs
+from ovms_cli.transports import grpc_kserve, grpc_repository, grpc_tfs
 from ovms_cli.transports.auth import ApiKey, GrpcApiKey
 from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
@@ -67,6 +68,8 @@ class ServerSettings:
     cpu_extension: Path | None = None  # an OpenVINO extension library for the Core
     api_key: ApiKey | None = None  # --api_key_file or $API_KEY; None: no key required
     cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
+    control_mode: ControlMode = ControlMode.NONE  # --model_control_mode
+    model_sources: ModelSources | None = None  # explicit mode: where a load finds a model by name
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -78,10 +81,13 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
     metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
     tracker = RequestTracker(metrics)
-    watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
-    grpc_server = await _start_grpc(settings, manager, tracker)
+    control = ModelControl(manager, settings.control_mode, settings.model_sources, models)
+    watcher = _watcher(settings, manager)
+    grpc_server = await _start_grpc(settings, manager, tracker, control)
     rest_stop = asyncio.Event()
-    rest_task = _start_rest(settings, manager, watcher, tracker, rest_stop) if settings.rest_port else None
+    rest_task = (
+        _start_rest(settings, manager, watcher, tracker, rest_stop, control) if settings.rest_port else None
+    )
     watching: asyncio.Task[None] | None = None
     try:
         if settings.config_path is not None:
@@ -122,6 +128,13 @@ async def _drain(tracker: RequestTracker, timeout: float) -> None:
     log.info("Drained %d in-flight requests in %.3f s", waiting, time.monotonic() - started)
     if not await gate.quiet(QUIET_PERIOD_S, timeout - (time.monotonic() - started)):
         log.warning("Requests kept coming for %.1f s after the drain; stopping", timeout)
+
+
+def _watcher(settings: ServerSettings, manager: ModelManager) -> Watcher:
+    """Explicit model control polls loaded models' versions only; config.json is read at each load."""
+    if settings.control_mode is ControlMode.EXPLICIT:
+        return ExplicitModeWatcher(manager, settings.poll_seconds)
+    return Watcher(manager, settings.config_path, settings.poll_seconds)
 
 
 def _check_loaded(manager: ModelManager) -> None:
@@ -177,7 +190,7 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def _start_grpc(
-    settings: ServerSettings, manager: ModelManager, tracker: RequestTracker
+    settings: ServerSettings, manager: ModelManager, tracker: RequestTracker, control: ModelControl
 ) -> grpc.aio.Server:
     # Oversized messages are refused by gRPC core: RESOURCE_EXHAUSTED "Received message larger
     # than max (<size> vs. <limit>)"; the handlers never see them.
@@ -205,6 +218,7 @@ async def _start_grpc(
     )
     grpc_kserve.add_to_server(server, manager, tracker)
     grpc_tfs.add_to_server(server, manager, tracker)
+    grpc_repository.add_to_server(server, control)
     address = f"{settings.grpc_bind_address}:{settings.port}"
     if settings.tls is None:
         bound = server.add_insecure_port(address)
@@ -223,6 +237,7 @@ def _start_rest(
     watcher: Watcher,
     tracker: RequestTracker,
     stop: asyncio.Event,
+    control: ModelControl,
 ) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
@@ -232,7 +247,9 @@ def _start_rest(
     config.keep_alive_timeout = 75
     if settings.tls is not None:
         settings.tls.configure(config)
-    app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors)
+    app = create_app(
+        manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors, control
+    )
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
