@@ -39,11 +39,13 @@ from stateful_builders import (
     recurrent_cell_model,
     running_sum_model,
     simple_sequence_model,
+    tensor_iterator_rnn_model,
 )
 from tritonclient.utils import InferenceServerException
 
 START, NONE, END = 1, 0, 2
 CLEANER_SECONDS = 1.0
+RNN_CHUNK = 3
 MISSING = "Sequence with provided ID does not exist"
 
 
@@ -54,6 +56,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_ir(recurrent_cell_model(), root / "cell")
     write_ir(recurrent_cell_model(stateful=False), root / "plain_cell")
     write_ir(simple_sequence_model(), root / "simple_sequence")
+    write_ir(tensor_iterator_rnn_model(RNN_CHUNK), root / "rnn")
     kept = {"stateful": True, "idle_sequence_cleanup": False}
     models = [
         {"name": "sum", "base_path": "running_sum", "max_sequence_number": 500, **kept},
@@ -62,6 +65,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"name": "simple_sequence", "base_path": "simple_sequence", **kept},
         {"name": "cleaned", "base_path": "running_sum", "stateful": True, "idle_sequence_cleanup": True},
         {"name": "plain_cell", "base_path": "plain_cell"},
+        {"name": "rnn", "base_path": "rnn", "low_latency_transformation": True, **kept},
     ]
     config = {"model_config_list": [{"config": m} for m in models]}
     (root / "config.json").write_text(json.dumps(config, indent=2))
@@ -489,6 +493,29 @@ def test_a_model_not_stateful_refuses_sequence_inputs_and_parameters(
     body = {"inputs": {n: zeros.tolist() for n in ("x", "h_in", "c_in")} | {"sequence_id": [5]}}
     answer = http.post("/v1/models/plain_cell:predict", json=body)
     assert (answer.status_code, answer.json()["error"].split(" - ")[0]) == (400, "Invalid number of inputs")
+
+
+def test_low_latency_transformation_serves_a_tensor_iterator_in_chunks(
+    http: httpx.Client, tmp_path: Path
+) -> None:
+    """Two requests of 3 steps on the served (LowLatency2) model equal one run of 6 steps of the original."""
+    x = np.random.default_rng(5).standard_normal((1, 2 * RNN_CHUNK, RUNNING_SUM_WIDTH)).astype(np.float32)
+    h0 = np.zeros((1, RUNNING_SUM_WIDTH), np.float32)
+    path = write_ir(tensor_iterator_rnn_model(2 * RNN_CHUNK), tmp_path / "whole") / "1" / "model.xml"
+    whole = ov.Core().compile_model(str(path), "CPU").create_infer_request().infer([x, h0])[0]
+    [sequence_id] = fresh_ids()
+    for chunk, control in ((x[:, :RNN_CHUNK], START), (x[:, RNN_CHUNK:], END)):
+        body = {
+            "inputs": {
+                "x": chunk.tolist(),
+                "h0": h0.tolist(),
+                "sequence_id": [sequence_id],
+                "sequence_control_input": [control],
+            }
+        }
+        answer = http.post("/v1/models/rnn:predict", json=body)
+        assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json()["outputs"]["h"], whole, rtol=1e-5, atol=1e-6)
 
 
 # ---- many sequences at once ----------------------------------------------------------------------------------

@@ -25,9 +25,13 @@ def cleaner_interval_s(minutes: int, environ: Mapping[str, str] = os.environ) ->
     text = environ.get(POLL_SECONDS_ENV)
     if text is None:
         return minutes * 60.0
-    seconds = float(text)
+    problem = f"{POLL_SECONDS_ENV} must be a non-negative number of seconds, got {text!r}"
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(problem) from None
     if not seconds >= 0:  # also NaN
-        raise ValueError(f"{POLL_SECONDS_ENV} must be a non-negative number of seconds, got {text!r}")
+        raise ValueError(problem)
     return seconds
 
 
