@@ -15,6 +15,7 @@ OpenVINO (tests/test_types.py checks it in a fresh interpreter). It holds:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -106,8 +107,9 @@ class SpecialInput:
     def as_array(self) -> Array:
         """As an ordinary input (for a servable that is not stateful): the values in the declared shape,
         flat when there is none or it does not fit them."""
-        if self.shape is not None and int(np.prod(self.shape)) == self.values.size:
-            return self.values.reshape(self.shape)
+        shape = self.shape
+        if shape is not None and all(d >= 0 for d in shape) and math.prod(shape) == self.values.size:
+            return self.values.reshape(shape)
         return self.values
 
 
