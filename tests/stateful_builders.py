@@ -81,18 +81,16 @@ def tensor_iterator_rnn_model(steps: int, width: int = RUNNING_SUM_WIDTH, seed: 
 
 
 def simple_sequence_model() -> ov.Model:
-    """Triton's ``simple_sequence`` behaviour: ``INPUT: INT32[1, 1]`` → ``OUTPUT: INT32[1, 1]``, the sum of the
-    sequence's inputs so far (one INT32 variable ``accumulator``, zero at START)."""
+    """Triton's ``simple_sequence`` as Triton's sequence example clients expect it to answer:
+    ``INPUT: INT32[1, 1]`` → ``OUTPUT: INT32[1, 1]``, ``INPUT + 1`` on a sequence's first request and ``INPUT``
+    after it. One INT32 variable ``first``: 1 from START, 0 once a request of the sequence ran."""
     x = ops.parameter([1, 1], ov.Type.i32, name="INPUT")
-    variable = _variable("accumulator", [1, 1], ov.Type.i32)
-    total = ops.add(ops.read_value(ops.constant(np.zeros((1, 1), np.int32)), variable), x)
-    total.output(0).get_tensor().set_names({"OUTPUT"})
-    return ov.Model(
-        results=[ops.result(total)],
-        sinks=[ops.assign(total, variable)],
-        parameters=[x],
-        name="simple_sequence",
-    )
+    variable = _variable("first", [1, 1], ov.Type.i32)
+    first = ops.read_value(ops.constant(np.ones((1, 1), np.int32)), variable)
+    output = ops.add(x, first)
+    output.output(0).get_tensor().set_names({"OUTPUT"})
+    ran = ops.assign(ops.multiply(first, ops.constant(np.zeros((1, 1), np.int32))), variable)
+    return ov.Model(results=[ops.result(output)], sinks=[ran], parameters=[x], name="simple_sequence")
 
 
 def make_runner(compiled: ov.CompiledModel, nireq: int = 2, max_sequence_number: int = 500) -> StatefulRunner:

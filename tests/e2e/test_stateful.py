@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -583,40 +584,67 @@ def _thread_call(server: ServerProcess, kind: int) -> Call:
 # ---- Triton's sequence parameters ----------------------------------------------------------------------------
 
 
+def _triton_step(client: Any, module: Any, model: str, value: np.ndarray, **sequence: Any) -> np.ndarray:
+    """One ``infer`` as Triton's sequence example clients make it: one input, the output asked by name."""
+    name, output = ("INPUT", "OUTPUT") if model == "simple_sequence" else ("x", "sum")
+    datatype = "INT32" if value.dtype == np.int32 else "FP32"
+    tensor = module.InferInput(name, list(value.shape), datatype)
+    tensor.set_data_from_numpy(value)
+    result = client.infer(model, [tensor], outputs=[module.InferRequestedOutput(output)], **sequence)
+    answer: np.ndarray = result.as_numpy(output)
+    return answer
+
+
+@pytest.mark.parametrize("module", [grpcclient, httpclient], ids=["grpc", "http"])
+def test_triton_simple_sequence_answers_as_tritons_sequence_examples_expect(
+    server: ServerProcess, module: Any
+) -> None:
+    """Three sequences on ``simple_sequence`` (two integer ids, one UUID string id), each sent start to end with
+    ``infer(sequence_id=..., sequence_start=..., sequence_end=...)``: the first answer is INPUT + 1, the others
+    INPUT, as Triton's simple sequence example clients check."""
+    client = module.InferenceServerClient(server.grpc_url if module is grpcclient else server.rest_url)
+    values = [11, 7, 5, 3, 2, 0, 1]
+    sent = {
+        2000: [0, *values],
+        2001: [100, *(-v for v in values)],
+        str(uuid.uuid4()): [20, *(-v for v in values)],
+    }
+    for sequence_id, inputs in sent.items():
+        answers = [
+            int(
+                _triton_step(
+                    client,
+                    module,
+                    "simple_sequence",
+                    np.full((1, 1), value, np.int32),
+                    sequence_id=sequence_id,
+                    sequence_start=index == 0,
+                    sequence_end=index == len(inputs) - 1,
+                )[0][0]
+            )
+            for index, value in enumerate(inputs)
+        ]
+        assert answers == [inputs[0] + 1, *inputs[1:]]
+    client.close()
+
+
 @pytest.mark.parametrize("module", [grpcclient, httpclient], ids=["grpc", "http"])
 @pytest.mark.parametrize("sequence_id", [1_000_001, "triton-sequence-a1"], ids=["int", "string"])
-def test_triton_sequence_parameters_like_simple_sequence_clients(
+def test_triton_sequence_parameters_keep_interleaved_running_sums(
     server: ServerProcess, module: Any, sequence_id: int | str
 ) -> None:
-    """tritonclient's ``infer(sequence_id=..., sequence_start=..., sequence_end=...)`` on a model with Triton's
-    ``simple_sequence`` behaviour, two sequences interleaved as Triton's sequence example clients do."""
     client = module.InferenceServerClient(server.grpc_url if module is grpcclient else server.rest_url)
     other = f"{sequence_id}-other" if isinstance(sequence_id, str) else sequence_id + 1
-    values = [11, 7, 5, 3, 2, 0, 1]
-
-    def step(sequence: int | str, value: int, start: bool, end: bool) -> int:
-        tensor = module.InferInput("INPUT", [1, 1], "INT32")
-        tensor.set_data_from_numpy(np.array([[value]], np.int32))
-        outputs = [module.InferRequestedOutput("OUTPUT")]
-        result = client.infer(
-            "simple_sequence",
-            [tensor],
-            outputs=outputs,
-            sequence_id=sequence,
-            sequence_start=start,
-            sequence_end=end,
-        )
-        return int(result.as_numpy("OUTPUT")[0][0])
-
-    sums, negated = [], []
-    for index, value in enumerate(values):
-        start, end = index == 0, index == len(values) - 1
-        sums.append(step(sequence_id, value, start, end))
-        negated.append(step(other, -value, start, end))
-    assert sums == np.cumsum(values).tolist()
-    assert negated == (-np.cumsum(values)).tolist()
+    steps = [sum_input(v) for v in (11, 7, 5, 3, 2, 0, 1)]
+    got: dict[int | str, list[np.ndarray]] = {sequence_id: [], other: []}
+    for index, x in enumerate(steps):
+        flags = {"sequence_start": index == 0, "sequence_end": index == len(steps) - 1}
+        got[sequence_id].append(_triton_step(client, module, "sum", x, sequence_id=sequence_id, **flags))
+        got[other].append(_triton_step(client, module, "sum", -x, sequence_id=other, **flags))
+    np.testing.assert_array_equal(got[sequence_id], reference(running_sum_model(), steps))
+    np.testing.assert_array_equal(got[other], reference(running_sum_model(), [-x for x in steps]))
     with pytest.raises(InferenceServerException, match=MISSING):
-        step(sequence_id, 1, False, False)
+        _triton_step(client, module, "sum", steps[0], sequence_id=sequence_id)
     client.close()
 
 
@@ -629,7 +657,7 @@ def test_start_and_end_in_one_request_and_the_two_forms_together(
         result = kserve_grpc.infer(
             "simple_sequence", [tensor], sequence_id=77, sequence_start=True, sequence_end=True
         )
-        assert result.as_numpy("OUTPUT").tolist() == [[4]]
+        assert result.as_numpy("OUTPUT").tolist() == [[5]]  # a first request: INPUT + 1
         assert result.as_numpy("sequence_id").tolist() == [77]
     control = grpcclient.InferInput("sequence_control_input", [1], "UINT32")
     control.set_data_from_numpy(np.array([START], np.uint32))
@@ -643,10 +671,10 @@ def test_string_and_integer_ids_are_separate_sequences(kserve_grpc: grpcclient.I
     tensor.set_data_from_numpy(np.array([[1]], np.int32))
     kserve_grpc.infer("simple_sequence", [tensor], sequence_id=424242, sequence_start=True)
     result = kserve_grpc.infer("simple_sequence", [tensor], sequence_id="424242", sequence_start=True)
-    assert result.as_numpy("sequence_id").tolist() == [b"424242"]
+    assert result.as_numpy("sequence_id").tolist() == [b"424242"]  # not ALREADY_EXISTS: another sequence
     for sequence_id in (424242, "424242"):
         result = kserve_grpc.infer("simple_sequence", [tensor], sequence_id=sequence_id, sequence_end=True)
-        assert result.as_numpy("OUTPUT").tolist() == [[2]]
+        assert result.as_numpy("OUTPUT").tolist() == [[1]]
 
 
 # ---- idle cleanup, metrics -----------------------------------------------------------------------------------
