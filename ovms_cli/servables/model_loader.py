@@ -58,9 +58,8 @@ class LoadedModel:
     batcher: Batcher | None = None
     latency_lane: InferQueue | None = None  # the model compiled for LATENCY, for a request alone
     by_name: tuple[TensorSpec, ...] = ()  # inputs in name order, the order requests are checked in
-    runner: StatefulRunner | None = (
-        None  # a stateful model's sequences (spec §9); then queue is its StateQueue
-    )
+    # A stateful model's sequences (spec §9); ``queue`` is then the runner's StateQueue.
+    runner: StatefulRunner | None = None
 
     async def infer(self, feed: Mapping[int, Array]) -> dict[str, Array]:
         if self.batcher is not None:

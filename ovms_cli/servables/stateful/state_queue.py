@@ -43,7 +43,19 @@ class StateQueue(InferQueue):
         """Run one inference of ``sequence`` (whose lock the caller holds) on a free infer request: its state
         loaded first (or reset if it has none), copied back into ``sequence.states`` after unless ``save`` is
         false (END). Raises what ``InferQueue.run_acquired`` raises; ``InternalError`` when the state does not
-        fit the model."""
+        fit the model. The observer hears of it as of ``InferQueue.infer``."""
+        observer = self.observer  # the same one hears the start and the end
+        if observer is not None:
+            observer.request_started()
+        try:
+            return await self._run_with_state(sequence, inputs, save)
+        finally:
+            if observer is not None:
+                observer.request_finished()
+
+    async def _run_with_state(
+        self, sequence: StateSequence, inputs: Mapping[int, Array], save: bool
+    ) -> Outputs:
         request = await self.acquire()
         try:
             self.load_states(request, sequence.states)
