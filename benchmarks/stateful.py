@@ -62,7 +62,7 @@ def synchronous_us(compiled: ov.CompiledModel, width: int) -> tuple[float, float
     whole cost of moving the state, OpenVINO's side included (an inference after its state was read or
     written runs slower than one that follows the last)."""
     queue = StateQueue(compiled, 1, ["h"])
-    request = queue._idle[0]  # synchronous use, no pool
+    request = queue.requests[0]  # synchronous use, no pool
     variables = queue.variables(request)
     request.set_input_tensor(0, ov.Tensor(np.ones((1, width), np.float32)))
     sequence = Sequence(1)

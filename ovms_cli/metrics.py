@@ -15,7 +15,9 @@ bounds print as integers, as OVMS's do.
 
 Beyond OVMS, for dynamically batched versions: ``ovms_batch_executions`` (inferences run),
 ``ovms_batch_requests`` (requests they served) and ``ovms_batch_queue_time_us`` (each request's
-wait for its batch), all labelled ``name`` and ``version``.
+wait for its batch), all labelled ``name`` and ``version``. For loaded stateful versions (spec §9):
+``ovms_sequences`` (live sequences, a gauge), ``ovms_sequences_started``, ``ovms_sequences_ended`` and
+``ovms_sequences_cleaned`` (counters), labelled the same.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ CURRENT = "ovms_current_requests"
 BATCH_EXECUTIONS = "ovms_batch_executions"
 BATCH_REQUESTS = "ovms_batch_requests"
 BATCH_QUEUE_TIME = "ovms_batch_queue_time_us"
+SEQUENCES = "ovms_sequences"
+SEQUENCES_STARTED = "ovms_sequences_started"
+SEQUENCES_ENDED = "ovms_sequences_ended"
+SEQUENCES_CLEANED = "ovms_sequences_cleaned"
 
 HELP = {
     CURRENT: "Number of inference requests currently in process.",
@@ -68,9 +74,28 @@ HELP = {
     BATCH_EXECUTIONS: "Number of inferences run by the dynamic batcher.",
     BATCH_REQUESTS: "Number of requests served by the dynamic batcher's inferences.",
     BATCH_QUEUE_TIME: "Time requests waited in the dynamic batcher's queue.",
+    SEQUENCES: "Number of live sequences of a stateful model version.",
+    SEQUENCES_STARTED: "Number of sequences a stateful model version started.",
+    SEQUENCES_ENDED: "Number of sequences a stateful model version ended on request.",
+    SEQUENCES_CLEANED: "Number of idle sequences the sequence cleaner removed.",
 }
+_SEQUENCE_FAMILIES = (  # family, its type, the SequenceCounts field it reads
+    (SEQUENCES, "gauge", "live"),
+    (SEQUENCES_STARTED, "counter", "started"),
+    (SEQUENCES_ENDED, "counter", "ended"),
+    (SEQUENCES_CLEANED, "counter", "cleaned"),
+)
 OVMS_DEFAULT = (CURRENT, SUCCESS, FAIL, REQUEST_TIME, STREAMS, INFERENCE_TIME, WAIT_TIME)
-DEFAULT_FAMILIES = (*OVMS_DEFAULT, BATCH_EXECUTIONS, BATCH_REQUESTS, BATCH_QUEUE_TIME)
+DEFAULT_FAMILIES = (
+    *OVMS_DEFAULT,
+    BATCH_EXECUTIONS,
+    BATCH_REQUESTS,
+    BATCH_QUEUE_TIME,
+    SEQUENCES,
+    SEQUENCES_STARTED,
+    SEQUENCES_ENDED,
+    SEQUENCES_CLEANED,
+)
 ALL_FAMILIES = tuple(HELP)
 
 _BY_VERSION = ("name", "version")
@@ -377,6 +402,18 @@ class ServingMetrics:
                     metric.add_sample(family, dict(zip(_BY_VERSION, labels, strict=True)), counts[index])
             yield metric
 
+    def _sequence_metrics(self) -> Iterator[Metric]:
+        """From the sequence stores of the loaded stateful versions (a reload starts a version's counts anew)."""
+        stores = [
+            ({"name": name, "version": str(number)}, store.counts)
+            for name, number, store in self._manager.sequence_stores()
+        ]
+        for family, kind, field in _SEQUENCE_FAMILIES:
+            metric = Metric(family, HELP[family], kind)
+            for labels, counts in stores:
+                metric.add_sample(family, labels, getattr(counts, field))
+            yield metric
+
 
 class _OvmsCollector:
     """Yields the enabled families in OVMS's shape (see the module docstring)."""
@@ -386,7 +423,7 @@ class _OvmsCollector:
 
     def collect(self) -> Iterator[Metric]:
         metrics = self._metrics
-        batch = {m.name: m for m in metrics._batch_counters()}
+        batch = {m.name: m for m in (*metrics._batch_counters(), *metrics._sequence_metrics())}
         for family in metrics.enabled:
             if family in batch:
                 yield batch[family]

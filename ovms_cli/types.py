@@ -6,6 +6,7 @@ OpenVINO (tests/test_types.py checks it in a fresh interpreter). It holds:
 - the element type table: OpenVINO's, OVMS's, KServe's, TensorFlow's and numpy's names of each
   type (spec Appendix B); ``ovms_cli.inference.ov_types`` maps ``openvino.Type`` onto it;
 - ``InferenceRequest``/``InferenceResponse``: names and numpy arrays;
+- ``SpecialInput``: a stateful model's ``sequence_id`` / ``sequence_control_input`` as the wire carried it;
 - ``TensorMetadata``/``ModelMetadata``: what a servable tells clients about itself;
 - ``State``/``ErrorCode``/``VersionStatus``: version states numbered as TensorFlow Serving's
   protos (spec §3.5);
@@ -14,6 +15,7 @@ OpenVINO (tests/test_types.py checks it in a fresh interpreter). It holds:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -80,6 +82,36 @@ def from_numpy(dtype: np.dtype[np.generic]) -> DType | None:
 
 # --- requests and responses ------------------------------------------------------------------
 
+# The special inputs of a stateful model's request (spec §9.2); ``servables.stateful.special_inputs`` judges them.
+SEQUENCE_ID = "sequence_id"
+SEQUENCE_CONTROL_INPUT = "sequence_control_input"
+SPECIAL_INPUTS = frozenset({SEQUENCE_ID, SEQUENCE_CONTROL_INPUT})
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialInput:
+    """A special input as the wire carried it.
+
+    ``shape``: the declared shape, ``None`` when the message had none (TFS ``tensor_shape`` unset).
+    ``values``: the values, flat, with the dtype of the field they came in.
+    """
+
+    shape: tuple[int, ...] | None
+    values: Array
+
+    @classmethod
+    def from_array(cls, array: Array) -> SpecialInput:
+        """An input whose shape and values are one numpy array (KServe, TFS REST)."""
+        return cls(tuple(array.shape), array.reshape(-1))
+
+    def as_array(self) -> Array:
+        """As an ordinary input (for a servable that is not stateful): the values in the declared shape,
+        flat when there is none or it does not fit them."""
+        shape = self.shape
+        if shape is not None and all(d >= 0 for d in shape) and math.prod(shape) == self.values.size:
+            return self.values.reshape(shape)
+        return self.values
+
 
 @dataclass(slots=True)
 class InferenceRequest:
@@ -89,6 +121,7 @@ class InferenceRequest:
     requested_outputs: tuple[str, ...] = ()  # empty: every output
     id: str = ""
     parameters: dict[str, Parameter] = field(default_factory=dict)
+    special_inputs: dict[str, SpecialInput] = field(default_factory=dict)  # SPECIAL_INPUTS found, by name
 
 
 @dataclass(slots=True)

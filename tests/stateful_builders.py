@@ -80,6 +80,19 @@ def tensor_iterator_rnn_model(steps: int, width: int = RUNNING_SUM_WIDTH, seed: 
     return ov.Model([last], [x, h0], "tensor_iterator_rnn")
 
 
+def simple_sequence_model() -> ov.Model:
+    """Triton's ``simple_sequence`` as Triton's sequence example clients expect it to answer:
+    ``INPUT: INT32[1, 1]`` → ``OUTPUT: INT32[1, 1]``, ``INPUT + 1`` on a sequence's first request and ``INPUT``
+    after it. One INT32 variable ``first``: 1 from START, 0 once a request of the sequence ran."""
+    x = ops.parameter([1, 1], ov.Type.i32, name="INPUT")
+    variable = _variable("first", [1, 1], ov.Type.i32)
+    first = ops.read_value(ops.constant(np.ones((1, 1), np.int32)), variable)
+    output = ops.add(x, first)
+    output.output(0).get_tensor().set_names({"OUTPUT"})
+    ran = ops.assign(ops.multiply(first, ops.constant(np.zeros((1, 1), np.int32))), variable)
+    return ov.Model(results=[ops.result(output)], sinks=[ran], parameters=[x], name="simple_sequence")
+
+
 def make_runner(compiled: ov.CompiledModel, nireq: int = 2, max_sequence_number: int = 500) -> StatefulRunner:
     """A stateful runner on ``compiled`` as a model version would hold it."""
     names = [output.get_any_name() for output in compiled.outputs]
@@ -92,9 +105,9 @@ def cell_inputs(steps: int, seed: int) -> list[np.ndarray]:
     return [rng.standard_normal((1, CELL_WIDTH)).astype(np.float32) for _ in range(steps)]
 
 
-def _variable(name: str, shape: list[int]) -> Variable:
+def _variable(name: str, shape: list[int], element_type: ov.Type = ov.Type.f32) -> Variable:
     info = VariableInfo()
     info.data_shape = ov.PartialShape(shape)
-    info.data_type = ov.Type.f32
+    info.data_type = element_type
     info.variable_id = name
     return Variable(info)

@@ -83,6 +83,9 @@ async def test_exposition_names_are_ovms_names(manager: ModelManager) -> None:
             "ovms_requests_fail",
             "ovms_batch_executions",
             "ovms_batch_requests",
+            "ovms_sequences_started",
+            "ovms_sequences_ended",
+            "ovms_sequences_cleaned",
         )
     }
 

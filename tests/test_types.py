@@ -58,3 +58,10 @@ def test_the_codecs_decode_without_importing_openvino() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_special_input_as_an_ordinary_input_keeps_its_shape_only_when_it_fits() -> None:
+    values = np.array([1, 2], np.uint64)
+    assert types.SpecialInput((1, 2), values).as_array().shape == (1, 2)
+    for shape in (None, (3,), (-1, -2), (2**40, 2**40)):
+        assert types.SpecialInput(shape, values).as_array().shape == (2,)

@@ -124,6 +124,15 @@ PollWait = Annotated[
         "--file_system_poll_wait_seconds", help="Repository poll period (0: off).", rich_help_panel=SERVER
     ),
 ]
+SequenceCleanerWait = Annotated[
+    int,
+    typer.Option(
+        "--sequence_cleaner_poll_wait_minutes",
+        min=0,
+        help="Idle-sequence cleaner period for stateful models (0: off).",
+        rich_help_panel=SERVER,
+    ),
+]
 MetricsEnable = Annotated[
     bool, typer.Option("--metrics_enable", help="Serve /metrics.", rich_help_panel=SERVER)
 ]
@@ -306,6 +315,7 @@ def serve(
     log_path: LogPath = None,
     cache_dir: CacheDir = None,
     file_system_poll_wait_seconds: PollWait = 1,
+    sequence_cleaner_poll_wait_minutes: SequenceCleanerWait = 5,
     metrics_enable: MetricsEnable = False,
     metrics_list: MetricsList = "",
     shutdown_timeout: ShutdownTimeout = 30.0,
@@ -378,6 +388,7 @@ def serve(
         _error(problem)
         raise typer.Exit(EX_USAGE)
     _configure_logs(log_level, log_path)
+    from ovms_cli.servables.stateful.sequence_cleaner import cleaner_interval_s
     from ovms_cli.transports.auth import ApiKeyError, load_api_key
     from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings
 
@@ -387,6 +398,11 @@ def serve(
         _error(str(error))
         raise typer.Exit(1) from error
 
+    try:
+        cleaner_interval = cleaner_interval_s(sequence_cleaner_poll_wait_minutes)
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(EX_USAGE) from error
     from ovms_cli.servables.model_control import ControlMode, ModelSources
 
     config = _config_from_file(Path(config_path)) if config_path else None
@@ -411,6 +427,7 @@ def serve(
         exit_on_load_failure=explicit or not (config_path or repository),  # explicit: --load_model's
         config_path=Path(config_path) if config_path and not explicit else None,  # explicit: read at load
         poll_seconds=file_system_poll_wait_seconds,
+        sequence_cleaner_interval_s=cleaner_interval,
         shutdown_timeout=shutdown_timeout,
         max_request_size=MAX_MESSAGE_BYTES if max_request_size is None else max_request_size,
         tls=tls,

@@ -54,6 +54,7 @@ class InferObserver(Protocol):
 class InferQueue:
     def __init__(self, compiled: ov.CompiledModel, nireq: int, output_names: Sequence[str]) -> None:
         self._idle = [compiled.create_infer_request() for _ in range(nireq)]
+        self.requests: tuple[ov.InferRequest, ...] = tuple(self._idle)  # every request of the pool
         for request in self._idle:
             request.set_callback(self._on_done, None)
         self._outputs = tuple(enumerate(output_names))
@@ -146,10 +147,16 @@ class InferQueue:
                     if self._running.get(key, (None, None))[1] is future:
                         self._finish(request, future, _failure(error))
 
+    def completed(self, request: ov.InferRequest, result: Outputs | ServingError) -> Outputs | ServingError:
+        """A subclass's hook, on the loop, as an inference's ``result`` arrives and before ``request`` goes
+        back to the pool (nothing else runs on it now); returns the result the caller gets."""
+        return result
+
     def _finish(
         self, request: ov.InferRequest, future: asyncio.Future[Outputs], result: Outputs | ServingError
     ) -> None:
         del self._running[id(request)]
+        result = self.completed(request, result)
         self.release(request)
         if future.done():
             return

@@ -12,7 +12,7 @@ from ovms_cli.errors import InternalError, InvalidInput
 from ovms_cli.protocol import typed_values
 from ovms_cli.protocol.bytes_tensor import decode_bytes_tensor, encode_bytes_tensor
 from ovms_cli.protocol.tensor_shape import check_extent
-from ovms_cli.types import Array, DType, Parameter, as_bytes
+from ovms_cli.types import SPECIAL_INPUTS, Array, DType, Parameter, SpecialInput, as_bytes
 
 INVALID_CONTENT_SIZE = "Invalid content size of tensor proto"
 INVALID_VALUE_COUNT = "Invalid number of values in tensor proto container"
@@ -52,6 +52,12 @@ def add_input(inputs: dict[str, Array], name: str, array: Array) -> None:
     if name in inputs:
         raise InvalidInput("Duplicate input in request", f"input name: {name}")
     inputs[name] = array
+
+
+def special_inputs(inputs: dict[str, Array]) -> dict[str, SpecialInput]:
+    """Take the special inputs of stateful models (``sequence_id`` UINT64 and ``sequence_control_input`` UINT32,
+    shape ``[1]``, spec §9.2) out of ``inputs``, as the request sent them; the core judges them."""
+    return {name: SpecialInput.from_array(inputs.pop(name)) for name in SPECIAL_INPUTS.intersection(inputs)}
 
 
 def check_tensor_parameters(kind: str, name: str, keys: Iterable[str]) -> None:

@@ -80,6 +80,7 @@ def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
         requested_outputs=requested_outputs(output.name for output in msg.outputs),
         id=msg.id,
         parameters=_parameters(msg.parameters),
+        special_inputs=kserve.special_inputs(inputs),
     )
 
 
@@ -115,13 +116,14 @@ def _contents(tensor: ModelInferRequest.InferInputTensor) -> Collection[object]:
 def _parameters(params: Mapping[str, InferParameter]) -> dict[str, Parameter]:
     out: dict[str, Parameter] = {}
     for key, param in params.items():
-        value = _parameter(param)
+        value = _parameter(key, param)
         if value is not None:
             out[key] = value
     return out
 
 
-def _parameter(param: InferParameter) -> Parameter | None:
+def _parameter(key: str, param: InferParameter) -> Parameter | None:
+    """A parameter's value; None when none is set. ``double_param`` is refused as REST refuses JSON fractions."""
     which = param.WhichOneof("parameter_choice")
     if which == "bool_param":
         return param.bool_param
@@ -129,14 +131,18 @@ def _parameter(param: InferParameter) -> Parameter | None:
         return param.int64_param
     if which == "string_param":
         return param.string_param
-    return None  # a kind our proto does not know (newer Triton's uint64/double): nothing to read
+    if which == "uint64_param":
+        return param.uint64_param
+    if which == "double_param":
+        kserve.parameter_value(key, param.double_param)  # raises: a number with a fraction is not accepted
+    return None  # no value set
 
 
 def _to_parameter(value: Parameter) -> InferParameter:
     if isinstance(value, bool):
         return InferParameter(bool_param=value)
     if isinstance(value, int):
-        return InferParameter(int64_param=value)
+        return InferParameter(int64_param=value) if value < 2**63 else InferParameter(uint64_param=value)
     return InferParameter(string_param=value)
 
 

@@ -104,6 +104,7 @@ def decode_infer_request(
         requested_outputs=requested,
         id=request_id,
         parameters=parameters,
+        special_inputs=kserve.special_inputs(inputs),
     )
     return request, OutputFormat(binary_default, per_output)
 

@@ -34,7 +34,15 @@ from ovms_cli._proto.tensorflow_serving.util.status_pb2 import StatusProto
 from ovms_cli.errors import InternalError, InvalidInput
 from ovms_cli.protocol.tensor_shape import check_extent
 from ovms_cli.protocol.typed_values import check_range
-from ovms_cli.types import Array, DType, ModelMetadata, TensorMetadata, VersionStatus, as_bytes
+from ovms_cli.types import (
+    Array,
+    DType,
+    ModelMetadata,
+    SpecialInput,
+    TensorMetadata,
+    VersionStatus,
+    as_bytes,
+)
 
 SIGNATURE_DEF = "signature_def"
 SERVING_DEFAULT = "serving_default"
@@ -84,6 +92,8 @@ _FIELD_NUMPY: dict[str, type[np.generic]] = {
     "bool_val": np.bool_,
 }
 
+
+_MAX_SPECIAL_VALUES = 1 << 16  # a special input holds one value; more is refused unread
 
 # ---- model specs ----
 
@@ -155,6 +165,28 @@ def tensor_to_array(name: str, tensor: TensorProto) -> Array:
     if dtype is types.STRING:
         return bytes_array(values).reshape(shape)
     return _from_values(name, dtype, field, values, count).reshape(shape)
+
+
+def special_input(name: str, tensor: TensorProto) -> SpecialInput:
+    """A stateful model's special input (spec §9.2) as sent: its shape (None without ``tensor_shape``) and the
+    values of the field they are in, typed by that field (``uint64_val`` → uint64, ``int64_val`` → int64, ...;
+    ``tensor_content`` by ``dtype``), so that a value in the wrong field reads as the wrong type."""
+    shape = None
+    if tensor.HasField("tensor_shape"):
+        shape = tuple(int(dim.size) for dim in tensor.tensor_shape.dim)
+    for descriptor, values in tensor.ListFields():
+        if descriptor.name in _HEADER_FIELDS:
+            continue
+        if descriptor.name == "tensor_content":
+            dtype = _BY_TF.get(tensor.dtype)
+            if dtype is None or dtype is types.STRING or len(values) % dtype.itemsize:
+                break
+            return SpecialInput(shape, np.frombuffer(values, dtype=dtype.numpy))
+        numpy_type = _FIELD_NUMPY.get(descriptor.name)
+        if numpy_type is None or len(values) > _MAX_SPECIAL_VALUES:
+            break
+        return SpecialInput(shape, np.fromiter(values, dtype=numpy_type, count=len(values)))
+    return SpecialInput(shape, np.empty(0, dtype=np.uint8))  # no value, or not a number: the wrong type
 
 
 def _check_value_fields(name: str, dtype: DType, tensor: TensorProto, field: str) -> None:

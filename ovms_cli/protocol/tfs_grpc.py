@@ -18,7 +18,7 @@ from ovms_cli.errors import InvalidInput
 from ovms_cli.protocol import tfs
 from ovms_cli.protocol.outputs import requested_outputs
 from ovms_cli.protocol.protobuf_wire import tag, varint
-from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, VersionStatus
+from ovms_cli.types import SPECIAL_INPUTS, InferenceRequest, InferenceResponse, ModelMetadata, VersionStatus
 
 __all__ = [
     "decode_metadata_request",
@@ -40,12 +40,20 @@ _CONTENT_TAG = tag(TensorProto.TENSOR_CONTENT_FIELD_NUMBER)
 
 
 def decode_predict_request(msg: PredictRequest) -> InferenceRequest:
+    """The special inputs of stateful models (spec §9.2) go to ``special_inputs``, as their wire had them."""
     name, version = tfs.model_target(msg)
+    inputs, special = {}, {}
+    for key, tensor in msg.inputs.items():
+        if key in SPECIAL_INPUTS:
+            special[key] = tfs.special_input(key, tensor)
+        else:
+            inputs[key] = tfs.tensor_to_array(key, tensor)
     return InferenceRequest(
         model_name=name,
         model_version=version,
-        inputs={name: tfs.tensor_to_array(name, tensor) for name, tensor in msg.inputs.items()},
+        inputs=inputs,
         requested_outputs=requested_outputs(msg.output_filter),
+        special_inputs=special,
     )
 
 

@@ -25,11 +25,15 @@ from ovms_cli._proto._pool import POOL
 from ovms_cli.errors import InternalError, InvalidInput
 from ovms_cli.protocol import json_numbers, tfs, typed_values
 from ovms_cli.types import (
+    SEQUENCE_CONTROL_INPUT,
+    SEQUENCE_ID,
+    SPECIAL_INPUTS,
     Array,
     DType,
     InferenceRequest,
     InferenceResponse,
     ModelMetadata,
+    SpecialInput,
     TensorMetadata,
     VersionStatus,
     as_bytes,
@@ -51,6 +55,7 @@ INVALID_OUTPUT = "Could not parse output content."
 
 BYTES_SUFFIX = "_bytes"  # TF Serving: string outputs so named are always base64
 _TEXT_DTYPES = (types.U8, types.STRING)  # inputs that take plain JSON strings (spec §7.5)
+_SPECIAL_DTYPES = {SEQUENCE_ID: types.U64, SEQUENCE_CONTROL_INPUT: types.U32}
 
 
 class Layout(Enum):
@@ -66,7 +71,11 @@ class Layout(Enum):
 def decode_predict_request(
     body: bytes, model_name: str, model_version: int | None, inputs: Sequence[TensorMetadata]
 ) -> tuple[InferenceRequest, Layout]:
-    """``inputs`` is the servable's input metadata: it names the single input and types JSON numbers."""
+    """``inputs`` is the servable's input metadata: it names the single input and types JSON numbers.
+
+    The special inputs of stateful models (spec §4.5, §9.2) go to ``special_inputs``: non-negative integers,
+    read as uint64 (``sequence_id``) and uint32 (``sequence_control_input``) unless the model declares them.
+    """
     doc = _load(body)
     specs = {tensor.name: tensor.dtype for tensor in inputs}
     if ("instances" in doc) == ("inputs" in doc):
@@ -75,7 +84,17 @@ def decode_predict_request(
         arrays, layout = _rows(doc["instances"], specs), Layout.ROW
     else:
         arrays, layout = _columns(doc["inputs"], specs), Layout.COLUMN
-    return InferenceRequest(model_name=model_name, model_version=model_version, inputs=arrays), layout
+    special = {
+        name: SpecialInput.from_array(arrays.pop(name)) for name in SPECIAL_INPUTS.intersection(arrays)
+    }
+    request = InferenceRequest(
+        model_name=model_name, model_version=model_version, inputs=arrays, special_inputs=special
+    )
+    return request, layout
+
+
+def _dtype(specs: Mapping[str, DType], name: str) -> DType | None:
+    return specs.get(name) or _SPECIAL_DTYPES.get(name)
 
 
 def _load(body: bytes) -> dict[str, Any]:
@@ -95,7 +114,7 @@ def _rows(instances: object, specs: Mapping[str, DType]) -> dict[str, Array]:
         raise InvalidInput(NO_INSTANCES, '"instances" is empty')
     if not _is_named(instances[0]):
         name = _only_input(specs)
-        return {name: _tensor(name, instances, specs.get(name), INVALID_INSTANCE)}
+        return {name: _tensor(name, instances, _dtype(specs, name), INVALID_INSTANCE)}
     columns: dict[str, list[object]] = {}
     for index, instance in enumerate(instances):
         if not _is_named(instance):
@@ -106,7 +125,7 @@ def _rows(instances: object, specs: Mapping[str, DType]) -> dict[str, Array]:
     if len(set(sizes.values())) > 1:
         raise InvalidInput(BATCH_SIZES_DIFFER, f"instances per input: {sizes}")
     return {
-        name: _tensor(name, values, specs.get(name), INVALID_INSTANCE) for name, values in columns.items()
+        name: _tensor(name, values, _dtype(specs, name), INVALID_INSTANCE) for name, values in columns.items()
     }
 
 
@@ -115,11 +134,13 @@ def _columns(inputs: object, specs: Mapping[str, DType]) -> dict[str, Array]:
         assert isinstance(inputs, dict)
         if not inputs:
             raise InvalidInput(NO_INPUTS, '"inputs" is an empty object')
-        return {name: _tensor(name, value, specs.get(name), INVALID_INPUT) for name, value in inputs.items()}
+        return {
+            name: _tensor(name, value, _dtype(specs, name), INVALID_INPUT) for name, value in inputs.items()
+        }
     if inputs is None:
         raise InvalidInput(INPUTS_NOT_AN_OBJECT, '"inputs" is null')
     name = _only_input(specs)
-    return {name: _tensor(name, inputs, specs.get(name), INVALID_INPUT)}
+    return {name: _tensor(name, inputs, _dtype(specs, name), INVALID_INPUT)}
 
 
 def _is_named(value: object) -> bool:

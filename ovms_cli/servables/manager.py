@@ -14,6 +14,8 @@ from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_loader import Runtime
 from ovms_cli.servables.servable import Servable
+from ovms_cli.servables.stateful.request_routing import infer_servable
+from ovms_cli.servables.stateful.sequence_store import SequenceStore
 from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, State, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
@@ -144,6 +146,19 @@ class ModelManager:
             for number, version in list(model.versions.items()):
                 yield model.name, number, version
 
+    def sequence_stores(self, *, idle_cleanup_only: bool = False) -> Iterator[tuple[str, int, SequenceStore]]:
+        """(name, version number, sequences) of every loaded stateful version; with ``idle_cleanup_only``,
+        of those configured with ``idle_sequence_cleanup: true`` (the idle cleaner's, spec §9.3)."""
+        for model in list(self.models.values()):
+            for number, version in list(model.versions.items()):
+                store = version.sequence_store()
+                if store is not None and (version.config.idle_sequence_cleanup or not idle_cleanup_only):
+                    yield model.name, number, store
+
+    def idle_sequence_stores(self) -> Iterator[SequenceStore]:
+        """The sequences the idle cleaner visits (``idle_sequence_cleanup: true``, spec §9.3)."""
+        return (store for _, _, store in self.sequence_stores(idle_cleanup_only=True))
+
     def resolve(self, name: str, version: int | None) -> Servable:
         """The servable a request for ``name`` and ``version`` (None: the default) goes to.
 
@@ -188,5 +203,5 @@ class ModelManager:
         """``served``: the servable already resolved for this request (TFS REST decodes against it)."""
         if served is None:
             served = self.resolve(request.model_name, request.model_version)
-        outputs = await served.infer(request.inputs, request.requested_outputs)
+        outputs = await infer_servable(served, request)
         return InferenceResponse(request.model_name, served.version, outputs, request.id)

@@ -21,6 +21,9 @@ from ovms_cli.types import State
 
 log = logging.getLogger("ovms.modelmanager")
 
+# OVMS's REQUESTED_MODEL_TYPE_CHANGE (spec §9.1): unload the model (remove it from the config) first.
+STATEFUL_FLAG_CHANGED = "the stateful flag cannot change while the model is loaded"
+
 
 class Model:
     def __init__(self, config: ModelConfig) -> None:
@@ -90,6 +93,12 @@ class Model:
         in when ready; a version that fails to reload keeps serving with its old config."""
         reload_needed = _reload_keys(config) != _reload_keys(self.config)
         self._kept = {}
+        if config.stateful != self.config.stateful and self.available_versions():
+            log.error(
+                "Model %s: %s; it keeps serving with its previous config", self.name, STATEFUL_FLAG_CHANGED
+            )
+            self._kept = dict.fromkeys(self.available_versions(), STATEFUL_FLAG_CHANGED)
+            return False
         if not reload_needed:
             self.config = config
             return await self.sync(runtime)

@@ -23,6 +23,11 @@ from ovms_cli.inference.preprocessing import PreprocessingError, add_preprocessi
 from ovms_cli.inference.shapes import Dim, Shape, shape_from_ov, shape_to_ov
 from ovms_cli.inference.tensor_spec import TensorSpec
 from ovms_cli.repository.versions import find_model_file
+from ovms_cli.servables.stateful.config_rules import stateful_config_problems
+from ovms_cli.servables.stateful.low_latency import apply_low_latency
+from ovms_cli.servables.stateful.runner import StatefulRunner
+from ovms_cli.servables.stateful.sequence_store import SequenceStore
+from ovms_cli.servables.stateful.state_queue import StateQueue
 from ovms_cli.servables.tensor_mapping import MappingError, public_names, read_mapping
 from ovms_cli.types import Array
 
@@ -53,6 +58,8 @@ class LoadedModel:
     batcher: Batcher | None = None
     latency_lane: InferQueue | None = None  # the model compiled for LATENCY, for a request alone
     by_name: tuple[TensorSpec, ...] = ()  # inputs in name order, the order requests are checked in
+    # A stateful model's sequences (spec §9); ``queue`` is then the runner's StateQueue.
+    runner: StatefulRunner | None = None
 
     async def infer(self, feed: Mapping[int, Array]) -> dict[str, Array]:
         if self.batcher is not None:
@@ -61,9 +68,14 @@ class LoadedModel:
 
 
 def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> LoadedModel:
+    problems = stateful_config_problems(config)
+    if problems:
+        raise LoadError("; ".join(problems))
     model, in_names, out_names = prepare_model(runtime.core, config, version_dir)
     batch_indices = [_batch_index(p) for p in model.inputs]
     _reshape(model, config, in_names, batch_indices)
+    if config.stateful and config.low_latency_transformation:
+        _apply_low_latency(model)
     if config.dynamic_batching is not None:
         _allow_variable_batch(model, batch_indices)
     compiled = _compile(runtime, model, config)
@@ -75,6 +87,11 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
         for i, (n, p, b) in enumerate(zip(in_names, compiled.inputs, batch_indices, strict=True))
     }
     outputs = {n: _spec(n, i, p, 0) for i, (n, p) in enumerate(zip(out_names, compiled.outputs, strict=True))}
+    if config.stateful:
+        state_queue = StateQueue(compiled, nireq, out_names)
+        runner = StatefulRunner(SequenceStore(config.max_sequence_number), state_queue)
+        by_name = tuple(inputs[name] for name in sorted(inputs))
+        return LoadedModel(inputs, outputs, state_queue, nireq, compiled, by_name=by_name, runner=runner)
     queue = InferQueue(compiled, nireq, out_names)
     batcher = None
     if config.dynamic_batching is not None:
@@ -125,6 +142,13 @@ def default_nireq(compiled: ov.CompiledModel) -> int:
     2 requests 118-120 req/s, 4 requests 139-163 (``benchmarks/sweep.sh``, ``--nireq 2`` and ``4``).
     """
     return 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+
+def _apply_low_latency(model: ov.Model) -> None:
+    try:
+        apply_low_latency(model)
+    except RuntimeError as error:
+        raise LoadError(f"low_latency_transformation failed: {_first_line(error)}") from error
 
 
 def _allow_variable_batch(model: ov.Model, batch_indices: list[int | None]) -> None:

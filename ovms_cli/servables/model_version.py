@@ -18,6 +18,9 @@ from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
 from ovms_cli.repository.source import ModelSource, RepositoryError
 from ovms_cli.servables.model_loader import LoadedModel, LoadError, Runtime, load_model
 from ovms_cli.servables.servable import Capacity, ServableObserver
+from ovms_cli.servables.stateful.sequence_parameters import NOT_STATEFUL
+from ovms_cli.servables.stateful.sequence_store import SequenceStore
+from ovms_cli.servables.stateful.special_inputs import ID_NOT_PROVIDED, SEQUENCE_ID, SequenceRequest
 from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus, as_bytes
 
 log = logging.getLogger("ovms.modelmanager")
@@ -80,9 +83,22 @@ class ModelVersion:
             loaded.nireq,
         )
 
+    @property
+    def stateful(self) -> bool:
+        """Whether requests run in sequences (``stateful: true``, spec §9)."""
+        return self.config.stateful
+
+    def sequence_store(self) -> SequenceStore | None:
+        """The live sequences of this loaded stateful version; None otherwise."""
+        loaded = self._loaded
+        if loaded is None or loaded.runner is None or self.state is not State.AVAILABLE:
+            return None
+        return loaded.runner.store
+
     async def retire(self, *, release: bool = True) -> None:
         """Stop taking requests, let in-flight ones finish, then unload (END)."""
         self._set_status(State.UNLOADING)
+        self._drop_sequences()
         await self._idle.wait()
         self._loaded = None
         if release:
@@ -91,6 +107,7 @@ class ModelVersion:
 
     def unload(self) -> None:
         self._set_status(State.UNLOADING)
+        self._drop_sequences()
         self._loaded = None
         self.source.release(self.version)
         self._set_status(State.END)
@@ -107,20 +124,34 @@ class ModelVersion:
             for name, spec in loaded.outputs.items()
         )
 
-    async def infer(self, inputs: Mapping[str, Array], requested: tuple[str, ...] = ()) -> dict[str, Array]:
+    async def infer(
+        self,
+        inputs: Mapping[str, Array],
+        requested: tuple[str, ...] = (),
+        sequence: SequenceRequest | None = None,
+    ) -> dict[str, Array]:
+        """``sequence``: the sequence a request to a stateful version runs in (required there, refused elsewhere);
+        the outputs then include ``sequence_id`` (spec §9.3)."""
         loaded = self.loaded
+        if (sequence is None) != (loaded.runner is None):
+            raise InvalidInput(ID_NOT_PROVIDED if sequence is None else NOT_STATEFUL)
         self._in_flight += 1
         self._idle.clear()
         try:
-            _check_requested(requested, loaded.outputs)
+            _check_requested(
+                tuple(n for n in requested if n not in _sequence_output(sequence)), loaded.outputs
+            )
             feed = await _prepare_inputs(inputs, loaded.by_name)
-            outputs = await loaded.infer(feed)
+            if loaded.runner is not None and sequence is not None:
+                outputs = await loaded.runner.infer(sequence, feed)
+            else:
+                outputs = await loaded.infer(feed)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
         if requested:
-            outputs = {name: outputs[name] for name in requested}
+            outputs = {name: outputs[name] for name in (*requested, *_sequence_output(sequence))}
         for name in self._string_outputs.intersection(outputs):
             outputs[name] = u8_2d_to_strings(outputs[name], name)
         return outputs
@@ -150,6 +181,15 @@ class ModelVersion:
             return None
         return loaded.batcher.stats.executions, loaded.batcher.stats.requests
 
+    def _drop_sequences(self) -> None:
+        """Unloading or reloading: this version's sequences go; their next request gets "sequence missing"."""
+        loaded = self._loaded
+        if loaded is None or loaded.runner is None:
+            return
+        dropped = loaded.runner.store.drop_all()
+        if dropped:
+            log.info("Model %s version %d: dropped %d sequences", self.model_name, self.version, dropped)
+
     def _set_status(self, state: State, code: ErrorCode = ErrorCode.OK, reason: str = "") -> None:
         self._status = VersionStatus(self.version, state, code, reason)
         log.info(
@@ -166,6 +206,10 @@ class ModelVersion:
         if first is None or first.shape is None or first.batch_index is None:
             return "none"
         return str(first.shape[first.batch_index])
+
+
+def _sequence_output(sequence: SequenceRequest | None) -> tuple[str, ...]:
+    return () if sequence is None else (SEQUENCE_ID,)
 
 
 def _streams(compiled: ov.CompiledModel, nireq: int) -> int:

@@ -27,6 +27,7 @@ from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import ControlMode, ExplicitModeWatcher, ModelControl, ModelSources
+from ovms_cli.servables.stateful.sequence_cleaner import SequenceCleaner
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import grpc_kserve, grpc_repository, grpc_tfs
 from ovms_cli.transports.auth import ApiKey, GrpcApiKey
@@ -60,6 +61,7 @@ class ServerSettings:
     exit_on_load_failure: bool = False  # single-model mode: a model that fails to load stops start-up
     config_path: Path | None = None  # config mode: watched for changes
     poll_seconds: float = 1.0  # --file_system_poll_wait_seconds; 0: no watcher
+    sequence_cleaner_interval_s: float = 300.0  # --sequence_cleaner_poll_wait_minutes * 60; 0: no cleaner
     max_request_size: int = MAX_MESSAGE_BYTES
     tls: TlsFiles | None = None
     metrics: tuple[str, ...] | None = None  # the enabled families; None: no /metrics
@@ -83,6 +85,7 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     tracker = RequestTracker(metrics)
     control = ModelControl(manager, settings.control_mode, settings.model_sources, models)
     watcher = _watcher(settings, manager)
+    cleaner = SequenceCleaner(settings.sequence_cleaner_interval_s, manager.idle_sequence_stores)
     grpc_server = await _start_grpc(settings, manager, tracker, control)
     rest_stop = asyncio.Event()
     rest_task = (
@@ -100,11 +103,13 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         _log_summary(settings, manager)
         if settings.poll_seconds > 0:
             watching = asyncio.create_task(watcher.run(), name="watcher")
+        cleaner.start()
         await stop.wait()
     finally:
         log.info("Shutting down")
         if watching is not None:
             watching.cancel()
+        await cleaner.stop()
         manager.ready = False
         stop.set()
         await _drain(tracker, settings.shutdown_timeout)

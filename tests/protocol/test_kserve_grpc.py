@@ -86,7 +86,7 @@ def test_decode_request_fields() -> None:
     assert request.model_version == 3
     assert request.id == "req-1"
     assert request.requested_outputs == ("b", "a")
-    # tritonclient sends priority as uint64_param, which KServe's proto does not have: it is dropped.
+    # tritonclient sends priority as uint64_param (InferParameter field 5, as in Triton's proto).
     assert request.parameters == {
         "text": "t",
         "flag": True,
@@ -94,7 +94,17 @@ def test_decode_request_fields() -> None:
         "sequence_id": 42,
         "sequence_start": False,
         "sequence_end": False,
+        "priority": 5,
     }
+
+
+def test_uint64_parameters_keep_their_full_range_and_doubles_are_refused() -> None:
+    msg = ModelInferRequest(model_name="m")
+    msg.parameters["sequence_id"].uint64_param = 2**64 - 1
+    assert kserve_grpc.decode_infer_request(msg).parameters == {"sequence_id": 2**64 - 1}
+    msg.parameters["ratio"].double_param = 0.5
+    with pytest.raises(InvalidInput, match="Could not parse request parameters"):
+        kserve_grpc.decode_infer_request(msg)
 
 
 def test_decode_typed_contents(json_sample: tuple[str, Array]) -> None:

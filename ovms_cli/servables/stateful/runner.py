@@ -6,12 +6,7 @@ from collections.abc import Mapping
 
 from ovms_cli.inference.infer_queue import Outputs
 from ovms_cli.servables.stateful.sequence_store import SequenceStore
-from ovms_cli.servables.stateful.special_inputs import (
-    SEQUENCE_ID,
-    SequenceControl,
-    SequenceRequest,
-    sequence_id_output,
-)
+from ovms_cli.servables.stateful.special_inputs import SEQUENCE_ID, SequenceRequest, sequence_id_output
 from ovms_cli.servables.stateful.state_queue import StateQueue
 from ovms_cli.types import Array
 
@@ -32,7 +27,6 @@ class StatefulRunner:
         the infer queue's.
         """
         async with self.store.serve(request) as sequence:
-            save = request.control is not SequenceControl.END
-            outputs = await self.queue.run_with_state(sequence, inputs, save=save)
+            outputs = await self.queue.run_with_state(sequence, inputs, save=not request.ends)
         outputs[SEQUENCE_ID] = sequence_id_output(sequence.id)
         return outputs

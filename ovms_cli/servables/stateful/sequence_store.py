@@ -45,7 +45,7 @@ class Sequence:
 
     __slots__ = ("buffers", "id", "idle", "live", "lock", "states", "terminating")
 
-    def __init__(self, sequence_id: int) -> None:
+    def __init__(self, sequence_id: int | str) -> None:
         self.id = sequence_id
         self.lock = asyncio.Lock()
         self.states: tuple[ov.Tensor, ...] | None = None
@@ -71,7 +71,7 @@ class SequenceStore:
 
     def __init__(self, max_sequence_number: int) -> None:
         self.max_sequence_number = max_sequence_number
-        self._sequences: dict[int, Sequence] = {}
+        self._sequences: dict[int | str, Sequence] = {}
         self._last_assigned = NO_SEQUENCE_ID
         self._started = 0
         self._ended = 0
@@ -81,7 +81,7 @@ class SequenceStore:
     def __len__(self) -> int:
         return len(self._sequences)
 
-    def __contains__(self, sequence_id: int) -> bool:
+    def __contains__(self, sequence_id: int | str) -> bool:
         return sequence_id in self._sequences
 
     @property
@@ -110,7 +110,7 @@ class SequenceStore:
                 self._remove(sequence)
             raise
         finally:
-            if request.control is SequenceControl.END:
+            if request.ends:
                 self._ended += self._remove(sequence)
 
     def clean_idle(self) -> int:
@@ -146,7 +146,7 @@ class SequenceStore:
             sequence.terminating = True
         return sequence
 
-    def _create(self, sequence_id: int) -> Sequence:
+    def _create(self, sequence_id: int | str) -> Sequence:
         if len(self._sequences) >= self.max_sequence_number:
             raise NotReady(MAX_SEQUENCE_NUMBER_REACHED)
         existing = self._sequences.get(sequence_id)

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ovms_cli.errors import InvalidInput
+from ovms_cli.types import SEQUENCE_CONTROL_INPUT as SEQUENCE_CONTROL_INPUT
+from ovms_cli.types import SEQUENCE_ID as SEQUENCE_ID
+from ovms_cli.types import SPECIAL_INPUTS as SPECIAL_INPUTS
 from ovms_cli.types import Array
+from ovms_cli.types import SpecialInput as SpecialInput
 
-SEQUENCE_ID = "sequence_id"
-SEQUENCE_CONTROL_INPUT = "sequence_control_input"
-SPECIAL_INPUTS = frozenset({SEQUENCE_ID, SEQUENCE_CONTROL_INPUT})
 NO_SEQUENCE_ID = 0
 
 NO_TENSOR_SHAPE = "Special input proto does not contain tensor shape information"
@@ -57,28 +58,23 @@ class SequenceControl(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SpecialInput:
-    """A special input as the wire carried it.
+class SequenceRequest:
+    """What a request asks of the sequence store: ``id`` 0 means none was given.
 
-    ``shape``: the declared shape, ``None`` when the message had none (TFS ``tensor_shape`` unset).
-    ``values``: the values, flat, with the dtype of the field they came in.
+    ``id`` is a string only for Triton's string correlation ids (KServe ``sequence_id`` parameter): those
+    are sequences of their own, apart from the integer ids. ``also_end``: a START that is also the
+    sequence's END (Triton's ``sequence_start`` and ``sequence_end`` both true): it runs from the initial
+    state and leaves nothing behind.
     """
 
-    shape: tuple[int, ...] | None
-    values: Array
-
-    @classmethod
-    def from_array(cls, array: Array) -> SpecialInput:
-        """An input whose shape and values are one numpy array (KServe, TFS REST)."""
-        return cls(tuple(array.shape), array.reshape(-1))
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceRequest:
-    """What a request asks of the sequence store: ``id`` 0 means none was given."""
-
-    id: int
+    id: int | str
     control: SequenceControl
+    also_end: bool = False
+
+    @property
+    def ends(self) -> bool:
+        """Whether the sequence is gone after this request."""
+        return self.control is SequenceControl.END or self.also_end
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +113,13 @@ def split_special_inputs(
     return SequenceRequest(sequence_id, control), model_inputs
 
 
-def sequence_id_output(sequence_id: int) -> Array:
-    """The output ``sequence_id`` every response of a stateful model carries: UINT64, shape ``[1]``."""
+def sequence_id_output(sequence_id: int | str) -> Array:
+    """The output ``sequence_id`` every response of a stateful model carries: UINT64, shape ``[1]``
+    (BYTES for a Triton string id)."""
+    if isinstance(sequence_id, str):
+        out = np.empty(1, dtype=np.object_)
+        out[0] = sequence_id.encode()
+        return out
     return np.array([sequence_id], dtype=np.uint64)
 
 

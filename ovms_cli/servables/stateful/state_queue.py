@@ -17,7 +17,6 @@ Each request's ``VariableState`` handles (``query_state()``) are looked up once,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -34,7 +33,7 @@ class StateQueue(InferQueue):
 
     def __init__(self, compiled: ov.CompiledModel, nireq: int, output_names: Sequence[str]) -> None:
         super().__init__(compiled, nireq, output_names)
-        self._variables = {id(request): tuple(request.query_state()) for request in self._idle}
+        self._variables = {id(request): tuple(request.query_state()) for request in self.requests}
         self._save_to: dict[int, StateSequence] = {}
         self.variable_names = tuple(state.name for state in next(iter(self._variables.values()), ()))
 
@@ -44,7 +43,19 @@ class StateQueue(InferQueue):
         """Run one inference of ``sequence`` (whose lock the caller holds) on a free infer request: its state
         loaded first (or reset if it has none), copied back into ``sequence.states`` after unless ``save`` is
         false (END). Raises what ``InferQueue.run_acquired`` raises; ``InternalError`` when the state does not
-        fit the model."""
+        fit the model. The observer hears of it as of ``InferQueue.infer``."""
+        observer = self.observer  # the same one hears the start and the end
+        if observer is not None:
+            observer.request_started()
+        try:
+            return await self._run_with_state(sequence, inputs, save)
+        finally:
+            if observer is not None:
+                observer.request_finished()
+
+    async def _run_with_state(
+        self, sequence: StateSequence, inputs: Mapping[int, Array], save: bool
+    ) -> Outputs:
         request = await self.acquire()
         try:
             self.load_states(request, sequence.states)
@@ -75,17 +86,15 @@ class StateQueue(InferQueue):
         for variable, tensor in zip(self._variables[id(request)], states, strict=True):
             variable.state = tensor  # OpenVINO copies the tensor into the plugin's memory
 
-    def _finish(
-        self, request: ov.InferRequest, future: asyncio.Future[Outputs], result: Outputs | ServingError
-    ) -> None:
-        # On the loop, before the request goes back to the pool: nothing else runs on it now.
+    def completed(self, request: ov.InferRequest, result: Outputs | ServingError) -> Outputs | ServingError:
+        """Save the sequence's state out of ``request`` (see ``InferQueue.completed``)."""
         sequence = self._save_to.pop(id(request), None)
         if sequence is not None and not isinstance(result, ServingError):
             try:
                 save_states(self._variables[id(request)], sequence)
             except (RuntimeError, ValueError) as error:
-                result = InternalError("Internal inference error", f"could not save sequence state: {error}")
-        super()._finish(request, future, result)
+                return InternalError("Internal inference error", f"could not save sequence state: {error}")
+        return result
 
 
 def save_states(variables: tuple[ov.VariableState, ...], sequence: StateSequence) -> None:

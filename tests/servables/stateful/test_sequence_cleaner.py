@@ -1,6 +1,8 @@
 import asyncio
 
-from ovms_cli.servables.stateful.sequence_cleaner import SequenceCleaner
+import pytest
+
+from ovms_cli.servables.stateful.sequence_cleaner import POLL_SECONDS_ENV, SequenceCleaner, cleaner_interval_s
 from ovms_cli.servables.stateful.sequence_store import SequenceStore
 from ovms_cli.servables.stateful.special_inputs import SequenceControl, SequenceRequest
 
@@ -53,3 +55,23 @@ async def test_a_zero_interval_disables_the_cleaner() -> None:
     await asyncio.sleep(0.05)
     assert 1 in store
     await cleaner.stop()
+
+
+async def test_the_cleaner_also_visits_the_stores_its_finder_returns_on_each_pass() -> None:
+    found: list[SequenceStore] = []
+    store = SequenceStore(10)
+    await start(store, 4)
+    cleaner = SequenceCleaner(INTERVAL_S, lambda: found)
+    assert cleaner.visit() == 0  # not found yet
+    found.append(store)
+    assert (cleaner.visit(), cleaner.visit()) == (0, 1)  # two visits: idle, then gone
+    assert 4 not in store
+
+
+def test_the_interval_is_minutes_or_the_test_aid_in_seconds() -> None:
+    assert cleaner_interval_s(5, {}) == 300.0
+    assert cleaner_interval_s(0, {}) == 0.0
+    assert cleaner_interval_s(5, {POLL_SECONDS_ENV: "0.5"}) == 0.5
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(ValueError, match=POLL_SECONDS_ENV):
+            cleaner_interval_s(5, {POLL_SECONDS_ENV: bad})

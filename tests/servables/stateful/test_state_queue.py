@@ -36,3 +36,30 @@ async def test_buffers_that_no_longer_fit_are_remade(cell: ov.CompiledModel) -> 
     assert sequence.states is not None
     assert [tuple(state.shape) for state in sequence.states] == [(1, 8), (1, 8)]
     queue.release(request)
+
+
+class _InFlight:
+    """An ``InferObserver`` recording the requests in progress when each inference's time arrives."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        self.seen: list[int] = []
+
+    def request_started(self) -> None:
+        self.current += 1
+
+    def request_finished(self) -> None:
+        self.current -= 1
+
+    def waited(self, seconds: float) -> None: ...
+
+    def inferred(self, seconds: float) -> None:
+        self.seen.append(self.current)
+
+
+async def test_the_observer_hears_each_request_start_and_finish(cell: ov.CompiledModel) -> None:
+    queue = StateQueue(cell, 1, ["h"])
+    observer = _InFlight()
+    queue.observer = observer
+    await queue.run_with_state(Sequence(1), {0: np.ones((1, 8), np.float32)})
+    assert (observer.seen, observer.current) == ([1], 0)
