@@ -379,7 +379,7 @@ def serve(
         api_key=api_key,
         cors=cors,
     )
-    _run(settings, models)
+    _run(settings, models, config)
 
 
 MODEL_OPTIONS = (
@@ -473,11 +473,13 @@ def _model_from_options(**options: object) -> tuple[ModelConfig, ...]:
         raise typer.Exit(1) from error
 
 
-def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
+def _run(
+    settings: ServerSettings, models: tuple[ModelConfig, ...], config: ServerConfig | None = None
+) -> None:
     from ovms_cli.transports.server import StartupError, run
 
     try:
-        _event_loop_run(run(settings, models))
+        _event_loop_run(run(settings, models, config))
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error
