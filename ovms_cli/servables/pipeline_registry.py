@@ -174,7 +174,7 @@ class PipelineRegistry:
         return None if library is None else str(library.path)
 
     async def _build(self, definition: PipelineDefinition) -> None:
-        catalog, refused = self._catalog(definition)
+        catalog, refused = pipeline_catalog(definition, self._models)
         coalesce = [
             name
             for name in catalog.model_names()
@@ -195,34 +195,6 @@ class PipelineRegistry:
             await asyncio.to_thread(pipeline.close)
             pipeline = None
         self._swap(definition.name, pipeline, problems)
-
-    def _catalog(self, definition: PipelineDefinition) -> tuple[StaticModelCatalog, list[Problem]]:
-        """The models as this build sees them, and the nodes refused for a model's configuration."""
-        used = {n.model_name for n in definition.nodes if n.kind is NodeKind.DL_MODEL}
-        table: dict[str, Mapping[int, NodeSignature]] = {}
-        for name in self._models.model_names():
-            table[name] = dict(self._models.served_signatures(name)) if name in used else {}
-        refused: list[Problem] = []
-        for node in definition.nodes:
-            config = (
-                self._models.model_config(node.model_name or "") if node.kind is NodeKind.DL_MODEL else None
-            )
-            if config is None:
-                continue
-            if config.stateful:
-                refused.append(
-                    Problem(
-                        f"{node.path}.model_name",
-                        Code.REQUESTED_STATEFUL_PARAMETERS_ON_SUBSCRIBED_MODEL,
-                        f"node: {node.name}; model: {node.model_name}; {IN_PIPELINE}",
-                    )
-                )
-            elif uses_auto_shape(config):
-                table[config.name] = {
-                    n: NodeSignature(s.inputs, s.outputs, forbidden_dynamic=True)
-                    for n, s in table[config.name].items()
-                }
-        return StaticModelCatalog(table), refused
 
     def _swap(self, name: str, pipeline: Pipeline | None, problems: list[Problem]) -> None:
         library_notes = [
@@ -248,6 +220,36 @@ class PipelineRegistry:
         task = asyncio.create_task(version.retire(removed=removed), name=f"retire-pipeline-{version.name}")
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
+
+
+def pipeline_catalog(
+    definition: PipelineDefinition, models: ServedModels
+) -> tuple[StaticModelCatalog, list[Problem]]:
+    """The models as a build of ``definition`` sees them, and its nodes refused for their model's
+    configuration: stateful (spec §9.1) or, marked for validation, ``auto`` batch size or shape (§8.1)."""
+    used = {n.model_name for n in definition.nodes if n.kind is NodeKind.DL_MODEL}
+    table: dict[str, Mapping[int, NodeSignature]] = {}
+    for name in models.model_names():
+        table[name] = dict(models.served_signatures(name)) if name in used else {}
+    refused: list[Problem] = []
+    for node in definition.nodes:
+        config = models.model_config(node.model_name or "") if node.kind is NodeKind.DL_MODEL else None
+        if config is None:
+            continue
+        if config.stateful:
+            refused.append(
+                Problem(
+                    f"{node.path}.model_name",
+                    Code.REQUESTED_STATEFUL_PARAMETERS_ON_SUBSCRIBED_MODEL,
+                    f"node: {node.name}; model: {node.model_name}; {IN_PIPELINE}",
+                )
+            )
+        elif uses_auto_shape(config):
+            table[config.name] = {
+                n: NodeSignature(s.inputs, s.outputs, forbidden_dynamic=True)
+                for n, s in table[config.name].items()
+            }
+    return StaticModelCatalog(table), refused
 
 
 def _frozen(signature: NodeSignature | None) -> Hashable:
