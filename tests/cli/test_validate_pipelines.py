@@ -9,6 +9,7 @@ import openvino as ov
 import openvino.opset13 as ops
 from builders import write_ir
 from pipeline_builders import add_model, square_model
+from pipeline_configs import dl
 from rich.console import Console
 
 from ovms_cli.cli.validate_config import validate_config_command, validation_document
@@ -20,20 +21,6 @@ def four_by_three() -> ov.Model:
     y = ops.relu(x)
     y.output(0).get_tensor().set_names({"y"})
     return ov.Model([y], [x], "three")
-
-
-def dl(
-    name: str, model: str, inputs: dict[str, str], outputs: dict[str, str], **extra: Any
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "DL model",
-        "model_name": model,
-        "inputs": [
-            {k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()
-        ],
-        "outputs": [{"data_item": k, "alias": v} for k, v in outputs.items()],
-    } | extra
 
 
 def write(tmp_path: Path, pipelines: list[dict[str, Any]], **extra: Any) -> Path:

@@ -24,7 +24,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from builders import fixed_batch_model, write_ir
 from pipeline_builders import add_model, compile_c_node, relu_batched_model, square_model
-from tritonclient.utils import InferenceServerException
+from pipeline_configs import connect, node
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 if TYPE_CHECKING:
     from server_process import ServerProcess
@@ -32,24 +33,6 @@ if TYPE_CHECKING:
 PYTHON_NODES = Path(__file__).parents[1] / "pipeline_python_nodes.py"
 X = (np.arange(12, dtype=np.float32).reshape(3, 4) - 5) / 2
 IMAGE = (np.arange(3 * 5 * 6, dtype=np.float32).reshape(1, 3, 5, 6) - 40) / 7
-
-
-def connect(**inputs: str) -> list[dict[str, dict[str, str]]]:
-    """``target="node.alias"`` → OVMS's one-key connection objects."""
-    return [{k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()]
-
-
-def node(
-    name: str, kind: str, target: str, inputs: dict[str, str], outputs: dict[str, str], **extra: Any
-) -> dict[str, Any]:
-    key = {"DL model": "model_name", "custom": "library_name", "python": "handler"}[kind]
-    return {
-        "name": name,
-        "type": kind,
-        key: target,
-        "inputs": connect(**inputs),
-        "outputs": [{"data_item": k, "alias": v} for k, v in outputs.items()],
-    } | extra
 
 
 def pipeline(name: str, inputs: list[str], nodes: list[dict[str, Any]], **outputs: str) -> dict[str, Any]:
@@ -60,8 +43,8 @@ CHAIN = pipeline(
     "chain",
     ["x"],
     [
-        node("sq", "DL model", "square", {"x": "request.x"}, {"y": "squared"}),
-        node("plus", "DL model", "add", {"a": "sq.squared", "b": "request.x"}, {"sum": "total"}),
+        node("sq", "DL model", {"x": "request.x"}, {"y": "squared"}, target="square"),
+        node("plus", "DL model", {"a": "sq.squared", "b": "request.x"}, {"sum": "total"}, target="add"),
     ],
     result="plus.total",
 )
@@ -72,20 +55,20 @@ BRANCHES = pipeline(  # two Python nodes that only finish if they run at the sam
         node(
             "left",
             "python",
-            "nodes.py:Rendezvous",
             {"x": "request.x"},
             {"y": "y"},
             params={"group": "lr", "parties": "2"},
+            target="nodes.py:Rendezvous",
         ),
         node(
             "right",
             "python",
-            "nodes.py:Rendezvous",
             {"x": "request.x"},
             {"y": "y"},
             params={"group": "lr", "parties": "2"},
+            target="nodes.py:Rendezvous",
         ),
-        node("join", "DL model", "add", {"a": "left.y", "b": "right.y"}, {"sum": "total"}),
+        node("join", "DL model", {"a": "left.y", "b": "right.y"}, {"sum": "total"}, target="add"),
     ],
     result="join.total",
 )
@@ -96,20 +79,20 @@ CROPS = pipeline(  # demultiply (dynamic) → model per crop → gathered at res
         node(
             "crop",
             "custom",
-            "crops",
             {"image": "request.image", "boxes": "request.boxes"},
             {"crops": "crop", "origins": "xy"},
             params={"width": "2", "height": "2"},
             demultiply_count=-1,
+            target="crops",
         ),
-        node("relu", "DL model", "relu", {"input": "crop.crop"}, {"out": "out"}),
+        node("relu", "DL model", {"input": "crop.crop"}, {"out": "out"}, target="relu"),
         node(
             "scale",
             "python",
-            "nodes.py:Scale",
             {"x": "relu.out"},
             {"scaled": "scaled"},
             params={"factor": "2"},
+            target="nodes.py:Scale",
         ),
     ],
     relu="scale.scaled",
@@ -118,7 +101,7 @@ CROPS = pipeline(  # demultiply (dynamic) → model per crop → gathered at res
 ENTRY_DEMUX = pipeline(
     "batch_of_images",
     ["x"],
-    [node("relu", "DL model", "relu", {"input": "request.x"}, {"out": "out"})],
+    [node("relu", "DL model", {"input": "request.x"}, {"out": "out"}, target="relu")],
     out="relu.out",
 ) | {"demultiply_count": -1}
 CUSTOM = pipeline(
@@ -128,12 +111,12 @@ CUSTOM = pipeline(
         node(
             "affine",
             "custom",
-            "add_mul",
             {"a": "request.x"},
             {"result": "r"},
             params={"add": "1", "multiply": "2"},
+            target="add_mul",
         ),
-        node("sq", "DL model", "square", {"x": "affine.r"}, {"y": "y"}),
+        node("sq", "DL model", {"x": "affine.r"}, {"y": "y"}, target="square"),
     ],
     y="sq.y",
 )
@@ -144,10 +127,10 @@ ADD_ONE = pipeline(
         node(
             "add_one",
             "custom",
-            "add_one",
             {"input_numbers": "request.input_numbers"},
             {"output_numbers": "out"},
             params={"add_number": "5", "sub_number": "2"},
+            target="add_one",
         )
     ],
     output_numbers="add_one.out",
@@ -156,8 +139,15 @@ FAILING = pipeline(
     "failing",
     ["x"],
     [
-        node("sq", "DL model", "square", {"x": "request.x"}, {"y": "y"}),
-        node("broken_node", "custom", "add_mul", {"a": "sq.y"}, {"result": "r"}, params={"fail": "execute"}),
+        node("sq", "DL model", {"x": "request.x"}, {"y": "y"}, target="square"),
+        node(
+            "broken_node",
+            "custom",
+            {"a": "sq.y"},
+            {"result": "r"},
+            params={"fail": "execute"},
+            target="add_mul",
+        ),
     ],
     y="broken_node.r",
 )
@@ -166,19 +156,24 @@ PYTHON = pipeline(
     ["x"],
     [
         node(
-            "scale", "python", "nodes.py:Scale", {"x": "request.x"}, {"scaled": "s"}, params={"factor": "3"}
+            "scale",
+            "python",
+            {"x": "request.x"},
+            {"scaled": "s"},
+            params={"factor": "3"},
+            target="nodes.py:Scale",
         ),
-        node("sq", "DL model", "square", {"x": "scale.s"}, {"y": "y"}),
+        node("sq", "DL model", {"x": "scale.s"}, {"y": "y"}, target="square"),
     ],
     y="sq.y",
 )
 GHOST = pipeline(
-    "ghost", ["x"], [node("g", "DL model", "no_such_model", {"x": "request.x"}, {"y": "y"})], y="g.y"
+    "ghost", ["x"], [node("g", "DL model", {"x": "request.x"}, {"y": "y"}, target="no_such_model")], y="g.y"
 )
 CLASH = pipeline(
     "square",
     ["x"],
-    [node("g", "DL model", "add", {"a": "request.x", "b": "request.x"}, {"sum": "y"})],
+    [node("g", "DL model", {"a": "request.x", "b": "request.x"}, {"sum": "y"}, target="add")],
     y="g.y",
 )
 
@@ -250,29 +245,20 @@ def in_process(model: ov.Model, inputs: dict[str, np.ndarray]) -> np.ndarray:
 def grpc_infer(
     client: grpcclient.InferenceServerClient, name: str, **inputs: np.ndarray
 ) -> grpcclient.InferResult:
-    sent = []
-    for key, array in inputs.items():
-        tensor = grpcclient.InferInput(key, list(array.shape), _datatype(array))
-        tensor.set_data_from_numpy(array)
-        sent.append(tensor)
-    return client.infer(name, sent)
+    return client.infer(name, [_input(grpcclient, key, array) for key, array in inputs.items()])
 
 
 def http_infer(
     client: httpclient.InferenceServerClient, name: str, **inputs: np.ndarray
 ) -> httpclient.InferResult:
-    sent = []
-    for key, array in inputs.items():
-        tensor = httpclient.InferInput(key, list(array.shape), _datatype(array))
-        tensor.set_data_from_numpy(array, binary_data=True)
-        sent.append(tensor)
-    return client.infer(name, sent, outputs=None)
+    """Inputs and outputs as binary data (tritonclient.http's default for numpy tensors)."""
+    return client.infer(name, [_input(httpclient, key, array) for key, array in inputs.items()])
 
 
-def _datatype(array: np.ndarray) -> str:
-    return {np.dtype(np.float32): "FP32", np.dtype(np.int32): "INT32", np.dtype(np.float64): "FP64"}[
-        array.dtype
-    ]
+def _input(module: Any, name: str, array: np.ndarray) -> Any:
+    tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+    tensor.set_data_from_numpy(array)
+    return tensor
 
 
 # ---- results against the same models run in-process ---------------------------------------------

@@ -11,6 +11,7 @@ import openvino.opset13 as ops
 import pytest
 from builders import write_ir
 from pipeline_builders import add_model, square_model
+from pipeline_configs import connect
 from pipeline_python_nodes import Gate
 
 from ovms_cli.config.model_config import ModelConfig
@@ -32,10 +33,6 @@ def three_wide() -> ov.Model:
     y = ops.multiply(x, x)
     y.output(0).get_tensor().set_names({"y"})
     return ov.Model([y], [x], "square3")
-
-
-def connect(**inputs: str) -> list[dict[str, dict[str, str]]]:
-    return [{k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()]
 
 
 def definition(name: str = "chain", first: dict[str, Any] | None = None) -> PipelineDefinition:
