@@ -125,7 +125,9 @@ class ModelManager:
             problems = self._not_applied.get(name, []) + self.models[name].problems()
             if problems:
                 found[name] = problems
-        return found | self.pipelines.problems()
+        for name, problems in self.pipelines.problems().items():  # a pipeline may clash with a model's name
+            found.setdefault(name, []).extend(problems)
+        return found
 
     def startup_failure(self) -> str | None:
         """Why the first model that failed to load did (for exiting on a load failure), or None."""
