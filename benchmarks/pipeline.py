@@ -1,6 +1,7 @@
 """A DAG pipeline served by ``ovms serve`` vs the same two models chained in-process (issue 13).
 
-    python benchmarks/pipeline.py [--seconds 5] [--rounds 3] [--out benchmarks/results/pipeline.md]
+    python benchmarks/pipeline.py [--backbone mobilenet_v2|overhead_probe] [--seconds 5] [--rounds 3]
+        [--out benchmarks/results/<date>-pipeline.md]
 
 MobileNet-V2 (random weights, ``models.py``) → a small classifier (FP32 ``features[-1, 1000]`` →
 ``scores[-1, 10]``, a dense layer and softmax), served as one pipeline. At concurrency 1 and 8
@@ -9,6 +10,7 @@ by round:
 
 * ``pipeline``: one tritonclient gRPC request per image to the pipeline;
 * ``two requests``: the client calls MobileNet-V2, then the classifier with its output (gRPC);
+* ``backbone request``: one gRPC request to MobileNet-V2 alone (the pipeline minus its second node);
 * ``in-process``: each thread runs its own infer requests of the two compiled models, the output of
   one fed to the other; compiled once with ``PERFORMANCE_HINT: THROUGHPUT`` (the server's default)
   and once with ``LATENCY`` (what the server's latency lane uses for a request alone), and the
@@ -40,6 +42,7 @@ from models import CLASSES, Weights, write_model
 from run import OUT, serving_with
 
 CONCURRENCY = (1, 8)
+BACKBONE = "backbone"
 FEATURES = "features"
 SCORES = "scores"
 CLASSIFIER_CLASSES = 10
@@ -61,8 +64,9 @@ def classifier_model(seed: int = 1) -> ov.Model:
     return ov.Model([scores], [x], "classifier")
 
 
-def write_repository(root: Path) -> Path:
-    write_model("mobilenet_v2", root / "mobilenet_v2")
+def write_repository(root: Path, backbone: str) -> Path:
+    """``backbone`` (a ``models.py`` name) as model ``backbone``, the classifier, and the pipeline."""
+    write_model(backbone, root / BACKBONE)
     xml = root / "classifier" / "1" / "model.xml"
     xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(classifier_model(), str(xml), compress_to_fp16=True)
@@ -73,7 +77,7 @@ def write_repository(root: Path) -> Path:
             {
                 "name": "backbone",
                 "type": "DL model",
-                "model_name": "mobilenet_v2",
+                "model_name": BACKBONE,
                 "inputs": [{"input": {"node_name": "request", "data_item": "image"}}],
                 "outputs": [{"data_item": "probabilities", "alias": "features"}],
             },
@@ -89,7 +93,7 @@ def write_repository(root: Path) -> Path:
     }
     config = {
         "model_config_list": [
-            {"config": {"name": "mobilenet_v2", "base_path": "mobilenet_v2"}},
+            {"config": {"name": BACKBONE, "base_path": BACKBONE}},
             {"config": {"name": "classifier", "base_path": "classifier"}},
         ],
         "pipeline_config_list": [pipeline],
@@ -114,8 +118,15 @@ def pipeline_call(client: grpcclient.InferenceServerClient) -> Call:
 
 def two_requests_call(client: grpcclient.InferenceServerClient) -> Call:
     def call(image: np.ndarray) -> object:
-        features = client.infer("mobilenet_v2", [_tensor("input", image)]).as_numpy("probabilities")
+        features = client.infer(BACKBONE, [_tensor("input", image)]).as_numpy("probabilities")
         return client.infer("classifier", [_tensor(FEATURES, features)]).as_numpy(SCORES)
+
+    return call
+
+
+def backbone_call(client: grpcclient.InferenceServerClient) -> Call:
+    def call(image: np.ndarray) -> object:
+        return client.infer(BACKBONE, [_tensor("input", image)]).as_numpy("probabilities")
 
     return call
 
@@ -160,23 +171,45 @@ def measure(
     return len(done) / elapsed, statistics.fmean(done) * 1e6
 
 
+def interleaved_us(calls: dict[str, Call], image: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median latency in µs of each call, one request of each in turn ``repeats`` times: the load
+    of a shared machine drifts alike for all of them."""
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call(image)
+            seconds[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) * 1e6 for name, values in seconds.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
-    parser.add_argument("--out", type=Path, default=RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-pipeline.md")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds; the median is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=300, help="requests of each kind for the overhead figures"
+    )
+    parser.add_argument(
+        "--backbone",
+        default="mobilenet_v2",
+        help="models.py model before the classifier; overhead_probe (almost no computation) shows "
+        "the per-node overhead with less noise",
+    )
+    parser.add_argument("--out", type=Path, help="default: results/<date>-pipeline-<backbone>.md")
     args = parser.parse_args()
+    args.out = args.out or RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-pipeline-{args.backbone}.md"
 
-    root = OUT / "pipeline"
-    config = write_repository(root)
+    root = OUT / f"pipeline-{args.backbone}"
+    config = write_repository(root, args.backbone)
     image = np.random.default_rng(0).standard_normal((1, 3, 224, 224), dtype=np.float32)
     core = ov.Core()
     compiled = {
         hint: tuple(
             core.compile_model(str(root / name / "1" / "model.xml"), "CPU", {"PERFORMANCE_HINT": hint})
-            for name in ("mobilenet_v2", "classifier")
+            for name in (BACKBONE, "classifier")
         )
         for hint in ("THROUGHPUT", "LATENCY")
     }
@@ -194,6 +227,7 @@ def main() -> None:
             "in-process LATENCY": lambda: inprocess_call(*compiled["LATENCY"]),
             "pipeline": lambda: pipeline_call(client()),
             "two requests": lambda: two_requests_call(client()),
+            "backbone request": lambda: backbone_call(client()),
         }
         for round_index in range(args.rounds):
             for concurrency in CONCURRENCY:
@@ -204,13 +238,25 @@ def main() -> None:
                         f"round {round_index + 1} c={concurrency} {name}: {figure[0]:.1f} req/s, {figure[1]:.0f} µs",
                         flush=True,
                     )
-    text = report(results, args)
+        with client() as one:
+            single = {
+                "in-process": inprocess_call(*compiled["LATENCY"]),
+                "pipeline": pipeline_call(one),
+                "backbone request": backbone_call(one),
+                "two requests": two_requests_call(one),
+            }
+            latencies = interleaved_us(single, image, args.repeats)
+    text = report(results, latencies, args)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
 
 
-def report(results: dict[tuple[str, int], list[tuple[float, float]]], args: argparse.Namespace) -> str:
+def report(
+    results: dict[tuple[str, int], list[tuple[float, float]]],
+    latencies: dict[str, float],
+    args: argparse.Namespace,
+) -> str:
     def median(name: str, concurrency: int, index: int) -> float:
         if name == "in-process":  # the faster compilation: highest throughput, lowest latency
             both = [median(f"in-process {hint}", concurrency, index) for hint in ("THROUGHPUT", "LATENCY")]
@@ -218,9 +264,10 @@ def report(results: dict[tuple[str, int], list[tuple[float, float]]], args: argp
         return statistics.median(r[index] for r in results[(name, concurrency)])
 
     lines = [
-        "# Pipeline benchmark: MobileNet-V2 → classifier (issue 13)",
+        f"# Pipeline benchmark: {args.backbone} → classifier (issue 13)",
         "",
-        f"`python benchmarks/pipeline.py --seconds {args.seconds:g} --rounds {args.rounds}`, "
+        f"`python benchmarks/pipeline.py --backbone {args.backbone} --seconds {args.seconds:g} "
+        f"--rounds {args.rounds}`, "
         f"ovms on {sys.platform}, OpenVINO {ov.get_version()}, gRPC over loopback, one [1, 3, 224, 224] FP32 "
         "image per request, median of the rounds. The machine was shared with other jobs: compare the "
         "ratios (same run), not the absolute figures.",
@@ -237,12 +284,18 @@ def report(results: dict[tuple[str, int], list[tuple[float, float]]], args: argp
             f"{median('in-process LATENCY', concurrency, 0):.1f}) | {pipe:.1f} | {two:.1f} | {pipe / inproc:.2f} | {pipe / two:.2f} "
             f"| {lat_in:.0f} | {lat_pipe:.0f} |"
         )
-    overhead = (median("pipeline", 1, 1) - median("in-process", 1, 1)) / 2
+    pipe, alone, two = (latencies[k] for k in ("pipeline", "backbone request", "two requests"))
     lines += [
         "",
-        f"Per-node overhead at concurrency 1: {overhead:.0f} µs "
-        "((pipeline mean latency - in-process chain mean latency) / 2 nodes; includes the client's "
-        "gRPC round trip and serialization, split over the two nodes).",
+        f"Concurrency 1, one request of each kind in turn, {args.repeats} times (median latency, µs): "
+        f"in-process chain (LATENCY) {latencies['in-process']:.0f}, pipeline {pipe:.0f}, "
+        f"backbone model alone {alone:.0f}, two requests {two:.0f}.",
+        "",
+        f"- per-node overhead: {(pipe - latencies['in-process']) / 2:.0f} µs "
+        "((pipeline - in-process chain) / 2 nodes; includes the client's gRPC round trip);",
+        f"- what the second node adds inside the server: {pipe - alone:.0f} µs "
+        "(pipeline - the backbone model alone; includes the classifier's inference);",
+        f"- two separate requests cost {two / pipe:.2f} times a pipeline request.",
         "",
     ]
     return "\n".join(lines)
