@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +73,16 @@ def batching_available() -> bool:
     return BATCHING_FLAG in done.stdout
 
 
+def serving(name: str, base: Path, extra: list[str], log: Path) -> AbstractContextManager[Server]:
+    return serving_with(["--model_name", name, "--model_path", str(base), *extra], log)
+
+
 @contextmanager
-def serving(name: str, base: Path, extra: list[str], log: Path) -> Iterator[Server]:
+def serving_with(args: list[str], log: Path) -> Iterator[Server]:
+    """``ovms serve`` with ``args`` on free gRPC and REST ports, once ready; stopped on exit."""
     grpc_port, rest_port = _free_port(), _free_port()
-    command = [sys.executable, "-m", "ovms_cli", "serve", "--model_name", name, "--model_path", str(base)]
-    command += ["--port", str(grpc_port), "--rest_port", str(rest_port), *extra]
+    command = [sys.executable, "-m", "ovms_cli", "serve", *args]
+    command += ["--port", str(grpc_port), "--rest_port", str(rest_port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     server = Server(process, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{rest_port}")

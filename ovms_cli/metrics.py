@@ -227,11 +227,15 @@ class VersionSeries:
         "fail",
         "labels",
         "request_time",
+        "resources",
         "served",
         "success",
     )
 
-    def __init__(self, families: _Families, model: ModelSeries, name: str, version: int) -> None:
+    def __init__(
+        self, families: _Families, model: ModelSeries, name: str, version: int, resources: bool = True
+    ) -> None:
+        """``resources``: False for a pipeline, which OVMS gives only the request families (§10.2)."""
         self.labels = (name, str(version))
         self._families = families
         self.success = list(model.success)
@@ -242,12 +246,15 @@ class VersionSeries:
                 self.success[endpoint.slot] = families.success.labels(*labels)
                 self.fail[endpoint.slot] = families.fail.labels(*labels)
         self.request_time = [families.request_time.labels(i, *self.labels) for i in INTERFACES]
+        self.current = 0
+        self.served: Servable | None = None
+        self.resources = resources
+        if not resources:
+            return
         self._inference_time = families.inference_time.labels(*self.labels)
         self._wait_time = families.wait_time.labels(*self.labels)
-        self.current = 0
         families.current.labels(*self.labels).set_function(lambda: self.current)
         self._batch_queue_time = families.batch_queue_time.labels(*self.labels)
-        self.served: Servable | None = None
         self.stopped()
 
     def serve(self, version: Servable) -> None:
@@ -255,6 +262,8 @@ class VersionSeries:
         self.served = version
         version.observe(self)
         capacity = version.capacity()
+        if capacity is None or not self.resources:
+            return
         self._families.streams.labels(*self.labels).set(capacity.streams)
         self._families.queue_size.labels(*self.labels).set(capacity.infer_requests)
         self._families.active.labels(*self.labels).set_function(version.active_requests)
@@ -262,6 +271,8 @@ class VersionSeries:
     def stopped(self) -> None:
         """Not (or no longer) loaded: the gauges of its resources read 0."""
         self.served = None
+        if not self.resources:
+            return
         self._families.streams.labels(*self.labels).set(0)
         self._families.queue_size.labels(*self.labels).set(0)
         self._families.active.labels(*self.labels).set_function(lambda: 0)
@@ -381,7 +392,10 @@ class ServingMetrics:
 
     def _bind(self, name: str, number: int, version: Servable) -> VersionSeries:
         model = self._model(name) or ModelSeries(self._families, name)
-        series = self._versions[(name, number)] = VersionSeries(self._families, model, name, number)
+        resources = not self._manager.is_pipeline(name)
+        series = self._versions[(name, number)] = VersionSeries(
+            self._families, model, name, number, resources
+        )
         self._follow(series, version)
         return series
 

@@ -39,19 +39,32 @@ MODELS = StaticModelCatalog(
 CONTEXT = ValidationContext(MODELS, library_names=["lib"])
 
 
+def connect(**inputs: str) -> list[dict[str, dict[str, str]]]:
+    """``target="node.alias"`` → OVMS's one-key connection objects."""
+    return [{k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()]
+
+
+def node(
+    name: str, kind: str, inputs: dict[str, str], outputs: dict[str, str], **extra: Any
+) -> dict[str, Any]:
+    """A node of ``kind`` calling ``extra["target"]`` (model, library or handler); ``inputs``: node
+    input → "node.alias"; ``outputs``: data_item → alias; the rest of ``extra``: more keys."""
+    key = {"DL model": "model_name", "custom": "library_name", "python": "handler"}[kind]
+    target = extra.pop("target")
+    return {
+        "name": name,
+        "type": kind,
+        key: target,
+        "inputs": connect(**inputs),
+        "outputs": [{"data_item": k, "alias": v} for k, v in outputs.items()],
+    } | extra
+
+
 def dl(
     name: str, model: str, inputs: dict[str, str], outputs: dict[str, str], **extra: Any
 ) -> dict[str, Any]:
     """A DL-model node; ``inputs``: model input → "node.alias"; ``outputs``: data_item → alias."""
-    return {
-        "name": name,
-        "type": "DL model",
-        "model_name": model,
-        "inputs": [
-            {k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()
-        ],
-        "outputs": [{"data_item": k, "alias": v} for k, v in outputs.items()],
-    } | extra
+    return node(name, "DL model", inputs, outputs, target=model, **extra)
 
 
 def chain() -> dict[str, Any]:

@@ -81,3 +81,21 @@ class NoExecute:
 
     def finalize(self) -> None:
         pass
+
+
+class Gate:
+    """Passes ``x`` through as ``y`` once ``Gate.open`` is set; counts finalize calls (lifecycle tests)."""
+
+    open = threading.Event()
+    finalized = 0
+
+    def initialize(self, params: dict[str, str]) -> None:
+        self.tag = np.float32(params.get("tag", "0"))
+
+    def execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not Gate.open.wait(timeout=20):
+            raise TimeoutError("the gate was never opened")
+        return {"y": inputs["x"] + self.tag}
+
+    def finalize(self) -> None:
+        Gate.finalized += 1

@@ -440,7 +440,7 @@ def serve(
         control_mode=ControlMode(model_control_mode),
         model_sources=sources,
     )
-    _run(settings, models)
+    _run(settings, models, config)
 
 
 MODEL_OPTIONS = (
@@ -557,11 +557,13 @@ def _repository_models(repository: Path) -> tuple[ModelConfig, ...]:
     return models
 
 
-def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
+def _run(
+    settings: ServerSettings, models: tuple[ModelConfig, ...], config: ServerConfig | None = None
+) -> None:
     from ovms_cli.transports.server import StartupError, run
 
     try:
-        _event_loop_run(run(settings, models))
+        _event_loop_run(run(settings, models, config))
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error

@@ -25,16 +25,17 @@ def validate_config_command(path: Path, console: Console) -> int:
     """Print the problems (exit code 1) or the models the file configures (exit code 0)."""
     try:
         config = load_config(path)
-        _check_preprocessing(config)
+        _check_loading(config)
     except ConfigError as error:
         console.print(Text(f"{path}: {len(error.problems)} problem(s)", style="bold red"), soft_wrap=True)
         for problem in error.problems:
             console.print(Text(str(problem), style="red"), soft_wrap=True)
         return 1
     console.print(_models_table(config))
-    console.print(
-        Text(f"{path}: valid, {_count(len(config.models), 'model')}", style="green"), soft_wrap=True
-    )
+    summary = _count(len(config.models), "model")
+    if config.pipelines:
+        summary += f", {_count(len(config.pipelines), 'pipeline')}"
+    console.print(Text(f"{path}: valid, {summary}", style="green"), soft_wrap=True)
     return 0
 
 
@@ -49,17 +50,33 @@ def validation_document(path: Path) -> dict[str, Any]:
 
     Each model: ``name``, ``base_path``, ``versions`` found (``null`` for a remote base path),
     ``served_versions`` (the ones the version policy picks), ``policy``, ``target_device`` and
-    ``nireq`` (0: automatic). ``models`` is empty when the file is invalid.
+    ``nireq`` (0: automatic). Each pipeline: ``name``, ``inputs``, ``outputs`` and ``nodes`` (names).
+    ``models`` and ``pipelines`` are empty when the file is invalid.
     """
-    document: dict[str, Any] = {"config_path": str(path), "valid": True, "problems": [], "models": []}
+    document: dict[str, Any] = {
+        "config_path": str(path),
+        "valid": True,
+        "problems": [],
+        "models": [],
+        "pipelines": [],
+    }
     try:
         config = load_config(path)
-        _check_preprocessing(config)
+        _check_loading(config)
     except ConfigError as error:
         document["valid"] = False
         document["problems"] = [{"path": p.path, "message": p.message} for p in error.problems]
         return document
     document["models"] = [_model_document(model) for model in config.models]
+    document["pipelines"] = [
+        {
+            "name": p.name,
+            "inputs": list(p.inputs),
+            "outputs": [c.target for c in p.outputs],
+            "nodes": [n.name for n in p.nodes],
+        }
+        for p in config.pipelines
+    ]
     return document
 
 
@@ -74,6 +91,21 @@ def _model_document(model: ModelConfig) -> dict[str, Any]:
         "target_device": model.target_device,
         "nireq": model.nireq,
     }
+
+
+def _check_loading(config: ServerConfig) -> None:
+    """What loading would refuse: preprocessing against the models' inputs, and OVMS's pipeline rules
+    (spec §8.6) against the models as configured (``validate_pipelines``). Raises ConfigError with both."""
+    from ovms_cli.cli.validate_pipelines import pipeline_problems
+
+    problems = []
+    try:
+        _check_preprocessing(config)
+    except ConfigError as error:
+        problems += error.problems
+    problems += pipeline_problems(config)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _check_preprocessing(config: ServerConfig) -> None:

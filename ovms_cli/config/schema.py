@@ -90,9 +90,10 @@ _NODE: dict[str, Any] = {
         ["name", "type", "inputs", "outputs"],
         {
             "name": _STRING,
-            "type": {"enum": ["DL model", "custom"]},
+            "type": {"enum": ["DL model", "custom", "python"]},
             "model_name": _STRING,
             "library_name": _STRING,
+            "handler": _STRING,  # beyond OVMS: a Python node's "package.module:Class" or "file.py:Class"
             "version": {
                 "type": "integer",
                 "minimum": 1,
@@ -105,17 +106,23 @@ _NODE: dict[str, Any] = {
             "gather_from_node": _STRING,
         },
     ),
-    "description": 'type "DL model" with model_name, or type "custom" with library_name (not both)',
+    "description": 'type "DL model" with model_name, type "custom" with library_name, or type "python" '
+    "with handler (exactly one of the three)",
     "oneOf": [
         {
             "properties": {"type": {"enum": ["custom"]}},
             "required": ["library_name"],
-            "not": {"required": ["model_name"]},
+            "not": {"anyOf": [{"required": ["model_name"]}, {"required": ["handler"]}]},
         },
         {
             "properties": {"type": {"enum": ["DL model"]}},
             "required": ["model_name"],
-            "not": {"required": ["library_name"]},
+            "not": {"anyOf": [{"required": ["library_name"]}, {"required": ["handler"]}]},
+        },
+        {
+            "properties": {"type": {"enum": ["python"]}},
+            "required": ["handler"],
+            "not": {"anyOf": [{"required": ["model_name"]}, {"required": ["library_name"]}]},
         },
     ],
 }

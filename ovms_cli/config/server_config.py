@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from ovms_cli.config.names import name_problem
 from ovms_cli.config.problems import ConfigError, Problem, json_path, quote, schema_problems
 from ovms_cli.config.schema import CONFIG_SCHEMA
 from ovms_cli.repository.versions import discover_versions
+from ovms_cli.servables.pipelines.definition import CustomNodeLibraryConfig, PipelineDefinition, parse_config
 
 __all__ = ["ConfigError", "Problem", "ServerConfig", "load_config"]
 
@@ -28,7 +29,14 @@ _PARSE_RETRY_DELAY_S = 0.010
 class ServerConfig:
     models: tuple[ModelConfig, ...]
     source: Path | None
-    raw: Mapping[str, Any]  # the whole file, for the parts (pipelines, monitoring, ...) parsed elsewhere
+    raw: Mapping[str, Any]  # the whole file, for the parts (monitoring, ...) parsed elsewhere
+    pipelines: tuple[PipelineDefinition, ...] = ()
+    libraries: tuple[CustomNodeLibraryConfig, ...] = ()  # base_path absolute (relative: to the config dir)
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Where relative paths of the file resolve (Python node files)."""
+        return None if self.source is None else self.source.parent
 
 
 def load_config(path: Path, *, check_paths: bool = True) -> ServerConfig:
@@ -43,11 +51,35 @@ def load_config(path: Path, *, check_paths: bool = True) -> ServerConfig:
         items: list[Any] = raw["model_config_list"]
         models = _parse_models(items, path.absolute().parent, problems, check_paths)
         problems.extend(_duplicate_names(items))
+    pipelines: list[PipelineDefinition] = []
+    libraries: list[CustomNodeLibraryConfig] = []
     if isinstance(raw, dict):
         problems.extend(_servable_name_problems(raw, problems))
+        pipelines, libraries = _parse_pipelines(raw, path.absolute().parent, problems)
     if problems:
         raise ConfigError(sorted(problems, key=_document_position))
-    return ServerConfig(models=tuple(models), source=path.absolute(), raw=raw)
+    return ServerConfig(
+        models=tuple(models),
+        source=path.absolute(),
+        raw=raw,
+        pipelines=tuple(pipelines),
+        libraries=tuple(libraries),
+    )
+
+
+def _parse_pipelines(
+    raw: dict[str, Any], config_dir: Path, problems: list[Problem]
+) -> tuple[list[PipelineDefinition], list[CustomNodeLibraryConfig]]:
+    """Pipelines and custom node libraries (spec §2.6, §2.7), once the schema accepted their sections.
+
+    Graph rules (§8.6) need the models: the server checks them at load, ``validate-config`` too.
+    """
+    sections = ("pipeline_config_list", "custom_node_library_config_list")
+    if any(_is_under(p.path, s) for p in problems for s in sections):
+        return [], []
+    pipelines, libraries, found = parse_config(raw)
+    problems.extend(Problem(p.path, p.message) for p in found)
+    return pipelines, [replace(lib, base_path=str(config_dir / lib.base_path)) for lib in libraries]
 
 
 def _parse_models(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,16 @@ class TensorSpec:
             raise InvalidInput(
                 "Invalid input shape",
                 f"Expected: {format_shape(self.shape)}; Actual: {format_shape(actual)}; input name: {self.name}",
+            )
+
+
+def check_requested(requested: tuple[str, ...], outputs: Collection[str]) -> None:
+    """Raise InvalidInput (OVMS's message) for a requested output name not among ``outputs``."""
+    for name in requested:
+        if name not in outputs:
+            raise InvalidInput(
+                "Missing output with specific name",
+                f"Requested output: {name}; model outputs: {sorted(outputs)}",
             )
 
 

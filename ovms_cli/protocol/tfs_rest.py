@@ -77,7 +77,9 @@ def decode_predict_request(
     read as uint64 (``sequence_id``) and uint32 (``sequence_control_input``) unless the model declares them.
     """
     doc = _load(body)
-    specs = {tensor.name: tensor.dtype for tensor in inputs}
+    # An input of unspecified type (DT_INVALID: a pipeline input only a Python node reads, §8.4)
+    # is typed like one the servable does not declare.
+    specs = {tensor.name: tensor.dtype for tensor in inputs if tensor.dtype.tf != 0}
     if ("instances" in doc) == ("inputs" in doc):
         raise InvalidInput(UNKNOWN_ORDER, 'the body needs exactly one of "instances" and "inputs"')
     if "instances" in doc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import openvino as ov
@@ -13,10 +13,13 @@ from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_loader import Runtime
+from ovms_cli.servables.pipeline_registry import PipelineRegistry
+from ovms_cli.servables.pipelines.definition import CustomNodeLibraryConfig, PipelineDefinition
+from ovms_cli.servables.pipelines.signatures import NodeSignature
 from ovms_cli.servables.servable import Servable
 from ovms_cli.servables.stateful.request_routing import infer_servable
 from ovms_cli.servables.stateful.sequence_store import SequenceStore
-from ovms_cli.types import InferenceRequest, InferenceResponse, ModelMetadata, State, VersionStatus
+from ovms_cli.types import Array, InferenceRequest, InferenceResponse, ModelMetadata, State, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -29,32 +32,58 @@ class ModelManager:
         self.ready = False
         self._not_applied: dict[str, list[str]] = {}  # configs refused while the previous one serves
         self._lock = asyncio.Lock()
+        self.pipelines = PipelineRegistry(self, self._node_infer)
 
     @property
     def core(self) -> ov.Core:
         return self.runtime.core
 
-    async def load(self, configs: Sequence[ModelConfig]) -> None:
+    async def load(
+        self,
+        configs: Sequence[ModelConfig],
+        *,
+        pipelines: Sequence[PipelineDefinition] = (),
+        libraries: Sequence[CustomNodeLibraryConfig] = (),
+        base_dir: Path | None = None,
+    ) -> None:
         """The initial load; the server is ready afterwards, whatever failed."""
-        await self.apply(configs)
+        await self.apply(configs, pipelines=pipelines, libraries=libraries, base_dir=base_dir)
         self.ready = True
 
-    async def apply(self, configs: Sequence[ModelConfig]) -> bool:
-        """Serve exactly ``configs``: add, reconfigure and retire models. True if anything changed."""
+    async def apply(
+        self,
+        configs: Sequence[ModelConfig],
+        *,
+        pipelines: Sequence[PipelineDefinition] | None = None,
+        libraries: Sequence[CustomNodeLibraryConfig] = (),
+        base_dir: Path | None = None,
+    ) -> bool:
+        """Serve exactly ``configs``: add, reconfigure and retire models. True if anything changed.
+
+        Then (spec §2.9 order) custom node ``libraries`` and ``pipelines``: serve exactly these
+        (``base_dir``: where relative Python node files are); ``pipelines=None`` keeps the current
+        ones and only follows the models they use.
+        """
         async with self._lock:
-            changed = False
-            for config in configs:
-                changed = await self._apply_one(config) or changed
-            wanted = {c.name for c in configs}
-            for name in self.configured:
-                if name not in wanted:
-                    log.info("Model %s was removed from the configuration: retiring its versions", name)
-                    await self.models[name].retire()
-                    if not self.models[name].versions:  # nothing to list: unknown, as in OVMS
-                        del self.models[name]
-                    changed = True
-            self.configured = tuple(c.name for c in configs)
-            return changed
+            changed = await self._apply_models(configs)
+            if pipelines is None:
+                return await self.pipelines.refresh() or changed
+            return await self.pipelines.apply(pipelines, libraries, base_dir) or changed
+
+    async def _apply_models(self, configs: Sequence[ModelConfig]) -> bool:
+        changed = False
+        for config in configs:
+            changed = await self._apply_one(config) or changed
+        wanted = {c.name for c in configs}
+        for name in self.configured:
+            if name not in wanted:
+                log.info("Model %s was removed from the configuration: retiring its versions", name)
+                await self.models[name].retire()
+                if not self.models[name].versions:  # nothing to list: unknown, as in OVMS
+                    del self.models[name]
+                changed = True
+        self.configured = tuple(c.name for c in configs)
+        return changed
 
     async def _apply_one(self, config: ModelConfig) -> bool:
         self._not_applied.pop(config.name, None)
@@ -91,12 +120,15 @@ class ModelManager:
         return True
 
     def load_problems(self) -> dict[str, list[str]]:
-        """Configured model name → why it does not serve as configured (spec §2.9); only failing ones."""
+        """Configured model or pipeline name → why it does not serve as configured (spec §2.9); only
+        failing ones."""
         found: dict[str, list[str]] = {}
         for name in self.configured:
             problems = self._not_applied.get(name, []) + self.models[name].problems()
             if problems:
                 found[name] = problems
+        for name, problems in self.pipelines.problems().items():  # a pipeline may clash with a model's name
+            found.setdefault(name, []).extend(problems)
         return found
 
     def startup_failure(self) -> str | None:
@@ -116,9 +148,10 @@ class ModelManager:
             changed = False
             for name in self.configured:
                 changed = await self.models[name].sync(self.runtime) or changed
-            return changed
+            return await self.pipelines.refresh() or changed
 
     def unload(self) -> None:
+        self.pipelines.close()
         for model in self.models.values():
             model.unload()
 
@@ -129,12 +162,21 @@ class ModelManager:
         return found
 
     def has(self, name: str) -> bool:
-        """Whether ``name`` was ever configured (its retired versions stay listed)."""
-        return name in self.models
+        """Whether ``name`` was ever configured, model or pipeline (retired ones stay listed)."""
+        return name in self.models or self.pipelines.get(name) is not None
 
     def names(self) -> tuple[str, ...]:
-        """Every name ever configured, in the order first configured."""
-        return tuple(self.models)
+        """Every model name ever configured in the order first configured, then every pipeline's."""
+        return tuple(self.models) + tuple(n for n in self.pipelines.versions if n not in self.models)
+
+    def is_pipeline(self, name: str) -> bool:
+        """Whether requests for ``name`` go to a pipeline (a configured model keeps its name)."""
+        return self._pipeline(name) is not None
+
+    def _pipeline(self, name: str) -> Servable | None:
+        if name in self.configured:
+            return None
+        return self.pipelines.get(name)
 
     def config(self, name: str) -> ModelConfig:
         """The configuration ``name`` serves with. Raises ModelNotFound."""
@@ -145,6 +187,9 @@ class ModelManager:
         for model in list(self.models.values()):
             for number, version in list(model.versions.items()):
                 yield model.name, number, version
+        for name, pipeline in list(self.pipelines.versions.items()):
+            if self.is_pipeline(name):
+                yield name, pipeline.version, pipeline
 
     def sequence_stores(self, *, idle_cleanup_only: bool = False) -> Iterator[tuple[str, int, SequenceStore]]:
         """(name, version number, sequences) of every loaded stateful version; with ``idle_cleanup_only``,
@@ -163,7 +208,11 @@ class ModelManager:
         """The servable a request for ``name`` and ``version`` (None: the default) goes to.
 
         Raises ModelNotFound, VersionNotFound, or NotReady/NotFound when no version can serve.
+        A pipeline is unversioned: ``version`` is ignored, as OVMS does (spec §8.2).
         """
+        pipeline = self._pipeline(name)
+        if pipeline is not None:
+            return pipeline
         return self.model(name).version(version)
 
     def is_model_ready(self, name: str, version: int | None) -> bool:
@@ -178,7 +227,13 @@ class ModelManager:
             return False
 
     def model_status(self, name: str, version: int | None) -> tuple[VersionStatus, ...]:
-        """Every version the model ever registered, in any state, ascending; or only ``version``."""
+        """Every version the model ever registered, in any state, ascending; or only ``version``.
+
+        A pipeline has the one version 1 whatever ``version`` asks (spec §8.2).
+        """
+        pipeline = self._pipeline(name)
+        if pipeline is not None:
+            return (pipeline.status,)
         model = self.model(name)
         if version is None:
             return tuple(model.versions[number].status for number in sorted(model.versions))
@@ -189,6 +244,10 @@ class ModelManager:
 
     def metadata(self, name: str, version: int | None, served: Servable | None = None) -> ModelMetadata:
         """``served``: the servable already resolved for this request, if the caller has it."""
+        pipeline = self._pipeline(name)
+        if pipeline is not None:
+            available = (pipeline.version,) if pipeline.state is State.AVAILABLE else ()
+            return ModelMetadata(name, available, pipeline.input_metadata(), pipeline.output_metadata())
         model = self.model(name)
         if served is None:
             served = model.version(version)
@@ -205,3 +264,28 @@ class ModelManager:
             served = self.resolve(request.model_name, request.model_version)
         outputs = await infer_servable(served, request)
         return InferenceResponse(request.model_name, served.version, outputs, request.id)
+
+    # The pipelines' view of the models (``PipelineRegistry``'s ``ServedModels`` and the executor's
+    # ``infer``): configured models only, never a pipeline.
+    def model_names(self) -> Collection[str]:
+        return self.configured
+
+    def model_config(self, name: str) -> ModelConfig | None:
+        model = self.models.get(name)
+        return model.config if model is not None and name in self.configured else None
+
+    def served_signatures(self, name: str) -> Mapping[int, NodeSignature]:
+        model = self.models.get(name)
+        if model is None or name not in self.configured:
+            return {}
+        return {
+            number: NodeSignature.of(version.input_metadata(), version.output_metadata())
+            for number in model.available_versions()
+            if (version := model.versions[number])
+        }
+
+    async def _node_infer(self, name: str, version: int | None, inputs: dict[str, Array]) -> dict[str, Array]:
+        """A DL-model node's inference: the same path as a direct request to the model."""
+        if name not in self.configured:
+            raise ModelNotFound(name)
+        return await self.model(name).version(version).infer(inputs)

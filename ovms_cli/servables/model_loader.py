@@ -29,7 +29,7 @@ from ovms_cli.servables.stateful.runner import StatefulRunner
 from ovms_cli.servables.stateful.sequence_store import SequenceStore
 from ovms_cli.servables.stateful.state_queue import StateQueue
 from ovms_cli.servables.tensor_mapping import MappingError, public_names, read_mapping
-from ovms_cli.types import Array
+from ovms_cli.types import Array, TensorMetadata
 
 log = logging.getLogger("ovms.modelmanager")
 
@@ -71,13 +71,7 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
     problems = stateful_config_problems(config)
     if problems:
         raise LoadError("; ".join(problems))
-    model, in_names, out_names = prepare_model(runtime.core, config, version_dir)
-    batch_indices = [_batch_index(p) for p in model.inputs]
-    _reshape(model, config, in_names, batch_indices)
-    if config.stateful and config.low_latency_transformation:
-        _apply_low_latency(model)
-    if config.dynamic_batching is not None:
-        _allow_variable_batch(model, batch_indices)
+    model, in_names, out_names, batch_indices = _shaped_model(runtime.core, config, version_dir)
     compiled = _compile(runtime, model, config)
     nireq = config.nireq or default_nireq(compiled)
     if nireq > MAX_NIREQ:
@@ -110,6 +104,36 @@ def load_model(runtime: Runtime, config: ModelConfig, version_dir: Path) -> Load
             batcher.lane = lane
     by_name = tuple(inputs[name] for name in sorted(inputs))
     return LoadedModel(inputs, outputs, queue, queue.size, compiled, batcher, lane, by_name)
+
+
+def _shaped_model(
+    core: ov.Core, config: ModelConfig, version_dir: Path
+) -> tuple[ov.Model, list[str], list[str], list[int | None]]:
+    """``prepare_model`` then the configured shape and batch: the model as it will compile."""
+    model, in_names, out_names = prepare_model(core, config, version_dir)
+    batch_indices = [_batch_index(p) for p in model.inputs]
+    _reshape(model, config, in_names, batch_indices)
+    if config.stateful and config.low_latency_transformation:
+        _apply_low_latency(model)
+    if config.dynamic_batching is not None:
+        _allow_variable_batch(model, batch_indices)
+    return model, in_names, out_names, batch_indices
+
+
+def read_signature(
+    core: ov.Core, config: ModelConfig, version_dir: Path
+) -> tuple[tuple[TensorMetadata, ...], tuple[TensorMetadata, ...]]:
+    """The inputs and outputs a version would serve with, without compiling it (``validate-config``
+    checks pipelines against them). Raises ``LoadError`` and ``RepositoryError`` like ``load_model``."""
+    model, in_names, out_names, batch_indices = _shaped_model(core, config, version_dir)
+    inputs = tuple(
+        _spec(n, i, p, b).metadata()
+        for i, (n, p, b) in enumerate(zip(in_names, model.inputs, batch_indices, strict=True))
+    )
+    outputs = tuple(
+        _spec(n, i, p, 0).metadata() for i, (n, p) in enumerate(zip(out_names, model.outputs, strict=True))
+    )
+    return inputs, outputs
 
 
 def prepare_model(

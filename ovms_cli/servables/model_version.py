@@ -14,7 +14,7 @@ from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import InvalidInput, NotFound, NotReady
 from ovms_cli.inference.images import decode_images
 from ovms_cli.inference.strings import STRING_OUTPUT_SUFFIX, strings_to_u8_2d, u8_2d_to_strings
-from ovms_cli.inference.tensor_spec import TensorSpec, is_string_array
+from ovms_cli.inference.tensor_spec import TensorSpec, check_requested, is_string_array
 from ovms_cli.repository.source import ModelSource, RepositoryError
 from ovms_cli.servables.model_loader import LoadedModel, LoadError, Runtime, load_model
 from ovms_cli.servables.servable import Capacity, ServableObserver
@@ -138,7 +138,7 @@ class ModelVersion:
         self._in_flight += 1
         self._idle.clear()
         try:
-            _check_requested(
+            check_requested(
                 tuple(n for n in requested if n not in _sequence_output(sequence)), loaded.outputs
             )
             feed = await _prepare_inputs(inputs, loaded.by_name)
@@ -217,15 +217,6 @@ def _streams(compiled: ov.CompiledModel, nireq: int) -> int:
         return int(compiled.get_property("NUM_STREAMS"))
     except (RuntimeError, TypeError, ValueError):
         return nireq
-
-
-def _check_requested(requested: tuple[str, ...], outputs: Mapping[str, TensorSpec]) -> None:
-    for name in requested:
-        if name not in outputs:
-            raise InvalidInput(
-                "Missing output with specific name",
-                f"Requested output: {name}; model outputs: {sorted(outputs)}",
-            )
 
 
 async def _prepare_inputs(inputs: Mapping[str, Array], specs: tuple[TensorSpec, ...]) -> dict[int, Array]:

@@ -1,7 +1,7 @@
 """What transports and metrics may know of a served thing: two small protocols.
 
 ``Servable`` is one version of something clients address by name and version: a model version
-today (``ModelVersion``), a pipeline next. ``ModelManager.resolve`` hands one out once per request;
+(``ModelVersion``) or a pipeline (``PipelineVersion``). ``ModelManager.resolve`` hands one out once per request;
 transports read its metadata and status and call ``infer``, never its queues or compiled model.
 
 ``ServableObserver`` hears what happens inside a servable while it serves (metrics implement it);
@@ -70,8 +70,9 @@ class Servable(Protocol):
     def observe(self, observer: ServableObserver | None) -> None:
         """Report to ``observer`` (None: to nobody) from now on, while this version serves."""
 
-    def capacity(self) -> Capacity:
-        """Streams and infer requests of the loaded version; raises like ``unavailable_error`` otherwise."""
+    def capacity(self) -> Capacity | None:
+        """Streams and infer requests of the loaded version (None: it has none of its own, as a
+        pipeline); raises like ``unavailable_error`` otherwise."""
         ...
 
     def active_requests(self) -> int:

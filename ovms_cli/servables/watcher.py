@@ -91,7 +91,9 @@ class Watcher:
             return self._failed("; ".join(str(p) for p in error.problems), raise_errors)
         self._digest, self._last_failed = digest, False
         log.info("Configuration file %s changed: applying it", self._config_path)
-        return await self._manager.apply(config.models)
+        return await self._manager.apply(
+            config.models, pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir
+        )
 
     def _failed(self, why: str, raise_errors: bool) -> bool:
         if not self._last_failed or raise_errors:

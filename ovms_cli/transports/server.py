@@ -24,6 +24,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.config.server_config import ServerConfig
 from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import ControlMode, ExplicitModeWatcher, ModelControl, ModelSources
@@ -74,7 +75,10 @@ class ServerSettings:
     model_sources: ModelSources | None = None  # explicit mode: where a load finds a model by name
 
 
-async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
+async def run(
+    settings: ServerSettings, models: Sequence[ModelConfig], config: ServerConfig | None = None
+) -> None:
+    """``config``: the config file's pipelines and custom node libraries, served beside ``models``."""
     _check_port_free(settings.grpc_bind_address, settings.port, "gRPC")
     if settings.rest_port:
         _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
@@ -95,7 +99,12 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     try:
         if settings.config_path is not None:
             watcher.mark_loaded(settings.config_path.read_bytes())
-        await manager.load(models)
+        if config is None:
+            await manager.load(models)
+        else:
+            await manager.load(
+                models, pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir
+            )
         if settings.exit_on_load_failure:
             _check_loaded(manager)
         if metrics is not None:
@@ -269,6 +278,9 @@ def _log_summary(settings: ServerSettings, manager: ModelManager) -> None:
         versions = (
             ", ".join(f"{s.version}:{s.state.name}" for s in manager.model_status(name, None)) or "none"
         )
+        if manager.is_pipeline(name):
+            log.info("Pipeline %s: version [%s]", name, versions)
+            continue
         config = manager.config(name)
         log.info(
             "Model %s: versions [%s], device %s, base path %s",

@@ -204,7 +204,10 @@ def test_version_policy_problems(policy: Any, expected: list[str]) -> None:
 
 
 NODE = "pipeline_config_list[0].nodes[0]"
-NODE_KINDS = 'expected type "DL model" with model_name, or type "custom" with library_name (not both)'
+NODE_KINDS = (
+    'expected type "DL model" with model_name, type "custom" with library_name, or type "python" '
+    "with handler (exactly one of the three)"
+)
 
 
 def pipeline(**node: Any) -> dict[str, Any]:
@@ -223,9 +226,13 @@ def pipeline(**node: Any) -> dict[str, Any]:
         ({"type": "DL model"}, [f"{NODE}: {NODE_KINDS}"]),
         ({"type": "DL model", "library_name": "l"}, [f"{NODE}: {NODE_KINDS}"]),
         ({"type": "custom", "library_name": "l", "model_name": "m"}, [f"{NODE}: {NODE_KINDS}"]),
+        ({"type": "python", "handler": "package.module:Class"}, []),
+        ({"type": "python", "model_name": "m"}, [f"{NODE}: {NODE_KINDS}"]),
+        ({"type": "python", "handler": "m:C", "library_name": "l"}, [f"{NODE}: {NODE_KINDS}"]),
+        ({"type": "custom", "library_name": "l", "handler": "m:C"}, [f"{NODE}: {NODE_KINDS}"]),
         (
-            {"type": "python", "model_name": "m"},
-            [f'{NODE}.type: expected one of "DL model", "custom"', f"{NODE}: {NODE_KINDS}"],
+            {"type": "tensorflow", "model_name": "m"},
+            [f'{NODE}.type: expected one of "DL model", "custom", "python"', f"{NODE}: {NODE_KINDS}"],
         ),
         ({"type": "DL model", "model_name": "m", "version": 0}, [f"{NODE}.version: must be >= 1"]),
         (

@@ -8,6 +8,7 @@ import pytest
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.config.server_config import ConfigError, Problem, ServerConfig, load_config
 from ovms_cli.repository.version_policy import LatestPolicy
+from ovms_cli.servables.pipelines.definition import PipelineDefinition
 
 WriteConfig = Callable[[Any], Path]
 ModelDir = Callable[..., Path]
@@ -53,8 +54,50 @@ def test_loads_models_with_paths_relative_to_the_file(
         ),
         source=tmp_path / "config.json",
         raw=doc,
+        pipelines=(PipelineDefinition("p", (), (), (), path="pipeline_config_list[0]"),),
     )
     assert config.raw["pipeline_config_list"] == pipelines
+
+
+def test_parses_pipelines_and_libraries_with_paths_relative_to_the_file(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    node = {
+        "name": "n",
+        "type": "custom",
+        "library_name": "lib",
+        "inputs": [{"a": {"node_name": "request", "data_item": "x"}}],
+        "outputs": [{"data_item": "result", "alias": "r"}],
+    }
+    doc = models(
+        pipeline_config_list=[
+            {
+                "name": "p",
+                "inputs": ["x"],
+                "nodes": [node],
+                "outputs": [{"y": {"node_name": "n", "data_item": "r"}}],
+            }
+        ],
+        custom_node_library_config_list=[
+            {"name": "lib", "base_path": "libs/liba.so"},
+            {"name": "abs", "base_path": "/opt/libb.so"},
+        ],
+    )
+    config = load_config(write_config(doc))
+    assert [p.name for p in config.pipelines] == ["p"]
+    assert config.pipelines[0].nodes[0].library_name == "lib"
+    assert [(lib.name, lib.base_path) for lib in config.libraries] == [
+        ("lib", str(tmp_path / "libs" / "liba.so")),
+        ("abs", "/opt/libb.so"),
+    ]
+    assert config.base_dir == tmp_path
+
+
+def test_duplicate_pipeline_names_are_refused(write_config: WriteConfig) -> None:
+    pipeline = {"name": "p", "inputs": [], "outputs": [], "nodes": []}
+    assert problems(write_config(models(pipeline_config_list=[pipeline, pipeline]))) == [
+        "pipeline_config_list[1]: Pipeline definition with the same name already exists - p"
+    ]
 
 
 def test_empty_model_list_is_valid(write_config: WriteConfig) -> None:

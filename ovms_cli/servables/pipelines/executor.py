@@ -27,7 +27,7 @@ from ovms_cli.servables.pipelines.definition import ENTRY, EXIT, NodeDefinition,
 from ovms_cli.servables.pipelines.demultiplexing import gather, split
 from ovms_cli.servables.pipelines.topology import Levels
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ovms.pipelines")  # under "ovms": --log_level applies
 
 Tensors = dict[str, np.ndarray]
 Infer = Callable[[str, int | None, Tensors], Awaitable[Tensors]]

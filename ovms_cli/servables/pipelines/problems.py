@@ -54,6 +54,7 @@ class Code(Enum):
         "Multiple nodes connected to the same pipeline input require different tensor metadata"
     )
     NOT_IMPLEMENTED = "Not implemented"
+    REQUESTED_STATEFUL_PARAMETERS_ON_SUBSCRIBED_MODEL = "Stateful model cannot be subscribed to pipeline"
     # Beyond OVMS's codes: a custom node's initialize/metadata call or a Python node's import failed
     # (the details carry the node's own error, e.g. NODE_LIBRARY_INITIALIZE_FAILED's text).
     PIPELINE_NODE_LOAD_FAILED = "Pipeline node could not be loaded"

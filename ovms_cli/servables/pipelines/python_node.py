@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import threading
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,26 @@ import numpy as np
 from ovms_cli.errors import InternalError
 
 _module_ids = itertools.count()
+_file_modules: dict[tuple[str, int, int], ModuleType] = {}
+_file_modules_lock = threading.Lock()
+
+
+def _file_module(path: Path) -> ModuleType:
+    """The module of a handler file, imported once per content version (path, mtime, size): nodes
+    naming the same file share its module state, as they would a module imported by name; an edited
+    file is imported afresh on the next reload."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _file_modules_lock:
+        module = _file_modules.get(key)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(f"ovms_python_node_{next(_module_ids)}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _file_modules[key] = module
+        return module
 
 
 def load_handler_class(handler: str, base_dir: Path | None = None) -> type[Any]:
@@ -35,11 +57,7 @@ def load_handler_class(handler: str, base_dir: Path | None = None) -> type[Any]:
             path = Path(location)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
-            spec = importlib.util.spec_from_file_location(f"ovms_python_node_{next(_module_ids)}", path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            module = _file_module(path)
         else:
             module = importlib.import_module(location)
         cls = getattr(module, class_name)

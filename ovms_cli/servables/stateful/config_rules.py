@@ -26,11 +26,16 @@ def stateful_config_problems(config: ModelConfig) -> list[str]:
     if not config.stateful:
         return []
     problems = []
-    if config.batch_size == "auto" or _any_auto_shape(config):
+    if uses_auto_shape(config):
         problems.append(AUTO_SHAPE)
     if config.dynamic_batching is not None:
         problems.append(DYNAMIC_BATCHING)
     return problems
+
+
+def uses_auto_shape(config: ModelConfig) -> bool:
+    """``auto`` batch size or any ``auto`` shape: OVMS refuses such models in pipelines too (§8.1)."""
+    return config.batch_size == "auto" or _any_auto_shape(config)
 
 
 def _any_auto_shape(config: ModelConfig) -> bool:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from builders import affine_model, fixed_batch_model
 from pipeline_builders import InProcessModels, add_model, no_leak, relu_batched_model, square_model
+from pipeline_configs import connect, node
 
 from ovms_cli.errors import Aborted, InternalError, InvalidInput
 from ovms_cli.servables.pipelines.custom_node_library import CustomNodeLibrary
@@ -40,24 +41,6 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 @pytest.fixture
 def libraries(c_nodes: dict[str, Path]) -> dict[str, CustomNodeLibrary]:
     return {name: CustomNodeLibrary(name, path) for name, path in c_nodes.items()}
-
-
-def connect(**inputs: str) -> list[dict[str, dict[str, str]]]:
-    return [{k: dict(zip(("node_name", "data_item"), v.split("."), strict=True))} for k, v in inputs.items()]
-
-
-def node(
-    name: str, kind: str, inputs: dict[str, str], outputs: dict[str, str], **extra: Any
-) -> dict[str, Any]:
-    key = {"DL model": "model_name", "custom": "library_name", "python": "handler"}[kind]
-    target = extra.pop("target")
-    return {
-        "name": name,
-        "type": kind,
-        key: target,
-        "inputs": connect(**inputs),
-        "outputs": [{"data_item": k, "alias": v} for k, v in outputs.items()],
-    } | extra
 
 
 def pipeline(
