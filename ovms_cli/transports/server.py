@@ -24,10 +24,11 @@ from hypercorn.config import Config as HypercornConfig
 
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
+from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
-from ovms_cli.transports import grpc_kserve, grpc_tfs
+from ovms_cli.transports import grpc_extensions, grpc_kserve, grpc_tfs
 from ovms_cli.transports.auth import ApiKey, GrpcApiKey
 from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
@@ -76,12 +77,15 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
+    regions = SharedMemoryRegions()  # Triton's system shared memory: this server's registrations only
     metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
     tracker = RequestTracker(metrics)
     watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
-    grpc_server = await _start_grpc(settings, manager, tracker)
+    grpc_server = await _start_grpc(settings, manager, tracker, regions)
     rest_stop = asyncio.Event()
-    rest_task = _start_rest(settings, manager, watcher, tracker, rest_stop) if settings.rest_port else None
+    rest_task = (
+        _start_rest(settings, manager, watcher, tracker, rest_stop, regions) if settings.rest_port else None
+    )
     watching: asyncio.Task[None] | None = None
     try:
         if settings.config_path is not None:
@@ -107,6 +111,7 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         if rest_task is not None:
             await rest_task
         manager.unload()
+        regions.close()
         log.info("Shutdown complete")
 
 
@@ -177,7 +182,10 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def _start_grpc(
-    settings: ServerSettings, manager: ModelManager, tracker: RequestTracker
+    settings: ServerSettings,
+    manager: ModelManager,
+    tracker: RequestTracker,
+    regions: SharedMemoryRegions | None = None,
 ) -> grpc.aio.Server:
     # Oversized messages are refused by gRPC core: RESOURCE_EXHAUSTED "Received message larger
     # than max (<size> vs. <limit>)"; the handlers never see them.
@@ -203,7 +211,9 @@ async def _start_grpc(
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         interceptors=[] if settings.api_key is None else [GrpcApiKey(settings.api_key)],
     )
-    grpc_kserve.add_to_server(server, manager, tracker)
+    grpc_kserve.add_to_server(server, manager, tracker, regions)
+    if regions is not None:
+        grpc_extensions.add_to_server(server, manager, regions)
     grpc_tfs.add_to_server(server, manager, tracker)
     address = f"{settings.grpc_bind_address}:{settings.port}"
     if settings.tls is None:
@@ -223,6 +233,7 @@ def _start_rest(
     watcher: Watcher,
     tracker: RequestTracker,
     stop: asyncio.Event,
+    regions: SharedMemoryRegions | None = None,
 ) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
@@ -232,7 +243,9 @@ def _start_rest(
     config.keep_alive_timeout = 75
     if settings.tls is not None:
         settings.tls.configure(config)
-    app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors)
+    app = create_app(
+        manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors, regions
+    )
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
