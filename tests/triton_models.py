@@ -11,10 +11,10 @@ import openvino.opset13 as ops
 from builders import write_ir
 
 
-def simple_model() -> ov.Model:
-    """Triton's ``simple``: INPUT0, INPUT1 INT32[1,16] → OUTPUT0 = sum, OUTPUT1 = difference."""
-    a = ops.parameter([1, 16], ov.Type.i32, name="INPUT0")
-    b = ops.parameter([1, 16], ov.Type.i32, name="INPUT1")
+def simple_model(batch: int = 1) -> ov.Model:
+    """Triton's ``simple``: INPUT0, INPUT1 INT32[batch,16] → OUTPUT0 = sum, OUTPUT1 = difference."""
+    a = ops.parameter([batch, 16], ov.Type.i32, name="INPUT0")
+    b = ops.parameter([batch, 16], ov.Type.i32, name="INPUT1")
     total, difference = ops.add(a, b), ops.subtract(a, b)
     total.output(0).get_tensor().set_names({"OUTPUT0"})
     difference.output(0).get_tensor().set_names({"OUTPUT1"})
@@ -34,12 +34,19 @@ def densenet_like_model() -> ov.Model:
 
 
 def write_triton_repository(root: Path) -> Path:
-    """``simple`` and ``densenet_onnx`` under ``root`` with an OVMS config.json; returns the config."""
+    """``simple``, ``densenet_onnx`` and ``simple_batched`` (``simple`` on INT32[-1,16] with dynamic
+    batching up to 8 rows, 2 ms) under ``root`` with an OVMS config.json; returns the config."""
     write_ir(simple_model(), root / "simple")
     write_ir(densenet_like_model(), root / "densenet_onnx")
+    write_ir(simple_model(-1), root / "simple_batched")
     models = [
         {"name": "simple", "base_path": str(root / "simple")},
         {"name": "densenet_onnx", "base_path": str(root / "densenet_onnx")},
+        {
+            "name": "simple_batched",
+            "base_path": str(root / "simple_batched"),
+            "dynamic_batching": {"max_batch_size": 8, "max_batch_delay_us": 2000},
+        },
     ]
     config = root / "config.json"
     config.write_text(json.dumps({"model_config_list": [{"config": m} for m in models]}, indent=2))

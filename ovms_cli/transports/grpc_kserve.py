@@ -96,7 +96,7 @@ def add_to_server(
             serialize=False,
         ),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-            StreamInfer(manager, track, regions),
+            StreamInfer(manager, track, regions).stream,
             request_deserializer=pb.ModelInferRequest.FromString,
             response_serializer=_serialize,
         ),

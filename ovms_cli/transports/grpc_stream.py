@@ -38,7 +38,7 @@ class StreamInfer:
         self._tracker = tracker
         self._regions = regions
 
-    async def __call__(
+    async def stream(
         self, requests: AsyncIterator[ModelInferRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ModelStreamInferResponse]:
         pending: asyncio.Queue[asyncio.Task[ModelStreamInferResponse] | None] = asyncio.Queue()
