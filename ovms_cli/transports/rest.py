@@ -121,12 +121,13 @@ def create_app(
     cors: CorsSettings | None = None,
     regions: SharedMemoryRegions | None = None,
 ) -> Starlette:
-    """``regions``: the server's system shared memory; None: no shared-memory extension routes."""
+    """``regions``: the server's system shared memory (None: a registry of this app's own)."""
     watcher = watcher or Watcher(manager, None, 0)
     track = tracker or RequestTracker()
+    regions = regions or SharedMemoryRegions()
     return Starlette(
         routes=[
-            *([] if regions is None else ExtensionRoutes(manager, regions).routes()),  # before {name}
+            *ExtensionRoutes(manager, regions).routes(),  # before /v2/models/{name}: "stats" is no name
             *KServeRoutes(manager, track, regions).routes(),
             *ConfigRoutes(manager, watcher).routes(),
             *rest_tfs.routes(manager, track),
