@@ -14,9 +14,10 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 import tritonclient.utils.shared_memory as shm
-from e2e.triton_server import triton_server
+from e2e.triton_server import triton_server, triton_server_args
 from server_process import ServerProcess, start_server
 from triton_models import write_triton_repository
+from tritonclient import utils
 from tritonclient.utils import InferenceServerException
 
 __all__ = ["triton_server"]
@@ -186,7 +187,7 @@ def test_regions_are_isolated_per_server(
     triton_server: ServerProcess, regions: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("second")
-    other = start_server(["--config_path", str(write_triton_repository(root))], root / "ovms.log")
+    other = start_server(triton_server_args(write_triton_repository(root)), root / "ovms.log")
     try:
         first = grpcclient.InferenceServerClient(triton_server.grpc_url)
         first.unregister_system_shared_memory()
@@ -199,3 +200,44 @@ def test_regions_are_isolated_per_server(
         first.unregister_system_shared_memory()
     finally:
         assert other.stop() == 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_bytes_tensors_in_shared_memory(triton_server: ServerProcess, protocol: str) -> None:
+    """BYTES travel through regions length-prefixed, as tritonclient's serialize_byte_tensor writes them."""
+    client = _client(triton_server, protocol)
+    module = _module(protocol)
+    client.unregister_system_shared_memory()
+    tag = uuid.uuid4().hex[:8]
+    numbers = np.arange(16, dtype=np.int32)
+    texts = [
+        np.array([str(n).encode() for n in values], dtype=np.object_).reshape(1, 16)
+        for values in (numbers, -numbers)
+    ]
+    serialized = [utils.serialize_byte_tensor(text) for text in texts]
+    sizes = [utils.serialized_byte_size(s) for s in serialized]
+    out_size = 16 * (4 + 11)  # room for any int32 as text
+    handles = [
+        shm.create_shared_memory_region(f"s{i}_{tag}", f"/ovms_s{i}_{tag}", size)
+        for i, size in enumerate([*sizes, out_size, out_size])
+    ]
+    try:
+        for handle, data in zip(handles, serialized, strict=False):
+            shm.set_shared_memory_region(handle, [data])
+        for i, size in enumerate([*sizes, out_size, out_size]):
+            client.register_system_shared_memory(f"s{i}_{tag}", f"/ovms_s{i}_{tag}", size)
+        inputs = [module.InferInput(name, [1, 16], "BYTES") for name in ("INPUT0", "INPUT1")]
+        for i, tensor in enumerate(inputs):
+            tensor.set_shared_memory(f"s{i}_{tag}", sizes[i])
+        outputs = [module.InferRequestedOutput(name) for name in ("OUTPUT0", "OUTPUT1")]
+        for i, output in enumerate(outputs):
+            output.set_shared_memory(f"s{i + 2}_{tag}", out_size)
+        client.infer("simple_string", inputs, outputs=outputs)
+        total = shm.get_contents_as_numpy(handles[2], np.object_, [1, 16])
+        difference = shm.get_contents_as_numpy(handles[3], np.object_, [1, 16])
+        assert [int(v) for v in total[0]] == [0] * 16
+        assert [int(v) for v in difference[0]] == list(2 * numbers)
+    finally:
+        client.unregister_system_shared_memory()
+        for handle in handles:
+            shm.destroy_shared_memory_region(handle)

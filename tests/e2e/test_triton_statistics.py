@@ -97,14 +97,16 @@ def test_batched_requests_count_rows_and_executions(triton_server: ServerProcess
 def test_every_model_and_one_version(triton_server: ServerProcess) -> None:
     client = httpclient.InferenceServerClient(triton_server.rest_url)
     everything = client.get_inference_statistics()
-    assert sorted(s["name"] for s in everything["model_stats"]) == [
+    assert [s["name"] for s in everything["model_stats"]] == [
         "densenet_onnx",
         "simple",
         "simple_batched",
+        "simple_identity",
+        "simple_string",
     ]
     assert _stats(client, "http", "simple", "1")["version"] == "1"
     grpc_client = grpcclient.InferenceServerClient(triton_server.grpc_url)
-    assert len(grpc_client.get_inference_statistics(as_json=True)["model_stats"]) == 3
+    assert len(grpc_client.get_inference_statistics(as_json=True)["model_stats"]) == 5
     for field in DURATIONS:
         assert field in everything["model_stats"][0]["inference_stats"]
 

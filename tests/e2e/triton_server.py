@@ -4,16 +4,21 @@ on, for the tests of Triton's extensions; import ``triton_server`` into a test m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from server_process import ServerProcess, start_server
-from triton_models import write_triton_repository
+from triton_models import TOKENIZERS_EXTENSION, write_triton_repository
+
+
+def triton_server_args(config: Path) -> list[str]:
+    return ["--config_path", str(config), "--cpu_extension", str(TOKENIZERS_EXTENSION), "--metrics_enable"]
 
 
 @pytest.fixture(scope="module")
 def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("triton_repository")
     config = write_triton_repository(root)
-    running = start_server(["--config_path", str(config), "--metrics_enable"], root / "ovms.log")
+    running = start_server(triton_server_args(config), root / "ovms.log")
     yield running
     assert running.stop() == 0, running.log_text()
