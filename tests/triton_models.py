@@ -22,10 +22,11 @@ _WIDTH = 11  # characters of a formatted int32: ten digits and a sign
 _MINUS, _ZERO = 45, 48
 
 
-def simple_model(batch: int = 1) -> ov.Model:
-    """Triton's ``simple``: INPUT0, INPUT1 INT32[batch,16] → OUTPUT0 = sum, OUTPUT1 = difference."""
-    a = ops.parameter([batch, 16], ov.Type.i32, name="INPUT0")
-    b = ops.parameter([batch, 16], ov.Type.i32, name="INPUT1")
+def simple_model(batch: int = 1, element_type: ov.Type = ov.Type.i32) -> ov.Model:
+    """Triton's ``simple``: INPUT0, INPUT1 INT32[batch,16] → OUTPUT0 = sum, OUTPUT1 = difference
+    (``simple_int8`` with ``element_type`` i8)."""
+    a = ops.parameter([batch, 16], element_type, name="INPUT0")
+    b = ops.parameter([batch, 16], element_type, name="INPUT1")
     total, difference = ops.add(a, b), ops.subtract(a, b)
     total.output(0).get_tensor().set_names({"OUTPUT0"})
     difference.output(0).get_tensor().set_names({"OUTPUT1"})
@@ -46,14 +47,16 @@ def densenet_like_model() -> ov.Model:
 
 def write_triton_repository(root: Path) -> Path:
     """``simple``, ``densenet_onnx``, ``simple_batched`` (``simple`` on INT32[-1,16] with dynamic
-    batching up to 8 rows, 2 ms), ``simple_string`` and ``simple_identity`` under ``root`` with an
+    batching up to 8 rows, 2 ms), ``simple_int8``, ``simple_string`` and ``simple_identity`` under ``root`` with an
     OVMS config.json; returns the config (serve it with ``--cpu_extension TOKENIZERS_EXTENSION``)."""
     write_ir(simple_model(), root / "simple")
     write_ir(densenet_like_model(), root / "densenet_onnx")
     write_ir(simple_model(-1), root / "simple_batched")
     write_ir(simple_string_model(), root / "simple_string")
     write_ir(simple_identity_model(), root / "simple_identity")
+    write_ir(simple_model(element_type=ov.Type.i8), root / "simple_int8")
     models = [
+        {"name": "simple_int8", "base_path": str(root / "simple_int8")},
         {"name": "simple_string", "base_path": str(root / "simple_string")},
         {"name": "simple_identity", "base_path": str(root / "simple_identity")},
         {"name": "simple", "base_path": str(root / "simple")},

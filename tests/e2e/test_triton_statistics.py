@@ -102,11 +102,12 @@ def test_every_model_and_one_version(triton_server: ServerProcess) -> None:
         "simple",
         "simple_batched",
         "simple_identity",
+        "simple_int8",
         "simple_string",
     ]
     assert _stats(client, "http", "simple", "1")["version"] == "1"
     grpc_client = grpcclient.InferenceServerClient(triton_server.grpc_url)
-    assert len(grpc_client.get_inference_statistics(as_json=True)["model_stats"]) == 5
+    assert len(grpc_client.get_inference_statistics(as_json=True)["model_stats"]) == 6
     for field in DURATIONS:
         assert field in everything["model_stats"][0]["inference_stats"]
 
