@@ -3,8 +3,10 @@
 As in Triton (non-decoupled models): every request gets exactly one ``ModelStreamInferResponse``,
 in the order the requests came; a request that fails answers ``error_message`` (its
 ``ServingError`` text) and the stream stays open. Requests run concurrently (each starts as soon as
-it is read), their answers wait for the ones before them. When the client goes away gRPC cancels
-this handler, and every request of the stream still running is cancelled with it.
+it is read), their answers wait for the ones before them; at most ``MAX_IN_FLIGHT`` of one stream
+are read and unanswered at a time, beyond that the stream is not read (HTTP/2 flow control holds
+the client back), so a fast client cannot pile up requests in memory. When the client goes away
+gRPC cancels this handler, and every request of the stream still running is cancelled with it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ovms_cli.transports.tracker import RequestTracker
 
 _INFER = endpoint(KSERVE, GRPC, "ModelInfer")
 _END = None
+MAX_IN_FLIGHT = 64
 
 
 class StreamInfer:
@@ -42,10 +45,13 @@ class StreamInfer:
         self, requests: AsyncIterator[ModelInferRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ModelStreamInferResponse]:
         pending: asyncio.Queue[asyncio.Task[ModelStreamInferResponse] | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(requests, pending), name="stream-infer-reader")
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        reader = asyncio.create_task(self._read(requests, pending, slots), name="stream-infer-reader")
         try:
             while (task := await pending.get()) is not _END:
-                yield await task
+                answer = await task
+                slots.release()
+                yield answer
             await reader  # re-raises a failure to read the stream
         finally:
             reader.cancel()
@@ -60,9 +66,11 @@ class StreamInfer:
         self,
         requests: AsyncIterator[ModelInferRequest],
         pending: asyncio.Queue[asyncio.Task[ModelStreamInferResponse] | None],
+        slots: asyncio.Semaphore,
     ) -> None:
         try:
             async for request in requests:
+                await slots.acquire()
                 pending.put_nowait(asyncio.create_task(self._answer(request)))
         finally:
             pending.put_nowait(_END)

@@ -53,6 +53,28 @@ def regions() -> Iterator[dict[str, Any]]:
     shm.destroy_shared_memory_region(made["output"])
 
 
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    chosen: str = request.param
+    return chosen
+
+
+@pytest.fixture
+def client(triton_server: ServerProcess, protocol: str) -> Iterator[Any]:
+    """tritonclient over ``protocol``, with no region registered before or after the test."""
+    made = _client(triton_server, protocol)
+    made.unregister_system_shared_memory()
+    yield made
+    made.unregister_system_shared_memory()
+
+
+@pytest.fixture
+def registered(client: Any, regions: dict[str, Any]) -> Any:
+    """``client`` once ``regions`` are registered as the examples do."""
+    _register(client, regions)
+    return client
+
+
 def _register(client: Any, regions: dict[str, Any]) -> None:
     for which in ("input", "output"):
         client.register_system_shared_memory(regions["names"][which], regions["keys"][which], 2 * NBYTES)
@@ -71,13 +93,8 @@ def _shm_request(
     return inputs, outputs
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_inputs_and_outputs_in_shared_memory(
-    triton_server: ServerProcess, protocol: str, regions: dict[str, Any]
-) -> None:
-    client = _client(triton_server, protocol)
-    client.unregister_system_shared_memory()
-    _register(client, regions)
+def test_inputs_and_outputs_in_shared_memory(registered: Any, protocol: str, regions: dict[str, Any]) -> None:
+    client = registered
     inputs, outputs = _shm_request(protocol, regions)
     result = client.infer("simple", inputs, outputs=outputs)
     output0 = result.get_output("OUTPUT0")
@@ -91,44 +108,28 @@ def test_inputs_and_outputs_in_shared_memory(
     described = status["regions"] if protocol == "grpc" else {r["name"]: r for r in status}
     assert described[regions["names"]["input"]]["key"] == regions["keys"]["input"]
     assert int(described[regions["names"]["input"]]["byte_size"]) == 2 * NBYTES
-    client.unregister_system_shared_memory()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_input_from_shared_memory_output_on_the_wire(
-    triton_server: ServerProcess, protocol: str, regions: dict[str, Any]
+    registered: Any, protocol: str, regions: dict[str, Any]
 ) -> None:
-    client = _client(triton_server, protocol)
-    client.unregister_system_shared_memory()
-    _register(client, regions)
+    client = registered
     inputs, _ = _shm_request(protocol, regions)
     result = client.infer("simple", inputs)
     np.testing.assert_array_equal(result.as_numpy("OUTPUT0")[0], np.arange(16) + 3)
-    client.unregister_system_shared_memory()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_window_past_the_region_is_invalid(
-    triton_server: ServerProcess, protocol: str, regions: dict[str, Any]
-) -> None:
-    client = _client(triton_server, protocol)
-    client.unregister_system_shared_memory()
-    _register(client, regions)
+def test_window_past_the_region_is_invalid(registered: Any, protocol: str, regions: dict[str, Any]) -> None:
+    client = registered
     inputs, outputs = _shm_request(protocol, regions, offset1=NBYTES + 4)
     with pytest.raises(InferenceServerException) as raised:
         client.infer("simple", inputs, outputs=outputs)
     assert "does not fit region" in raised.value.message()
     assert raised.value.status() in ("StatusCode.INVALID_ARGUMENT", "400")
-    client.unregister_system_shared_memory()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_unregistered_region_is_invalid(
-    triton_server: ServerProcess, protocol: str, regions: dict[str, Any]
-) -> None:
-    client = _client(triton_server, protocol)
-    client.unregister_system_shared_memory()
-    _register(client, regions)
+def test_unregistered_region_is_invalid(registered: Any, protocol: str, regions: dict[str, Any]) -> None:
+    client = registered
     inputs, outputs = _shm_request(protocol, regions)
     client.infer("simple", inputs, outputs=outputs)
     client.unregister_system_shared_memory(regions["names"]["input"])
@@ -136,13 +137,9 @@ def test_unregistered_region_is_invalid(
         client.infer("simple", inputs, outputs=outputs)
     assert "Unable to find system shared memory region" in raised.value.message()
     assert raised.value.status() in ("StatusCode.INVALID_ARGUMENT", "400")
-    client.unregister_system_shared_memory()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_registration_errors(triton_server: ServerProcess, protocol: str, regions: dict[str, Any]) -> None:
-    client = _client(triton_server, protocol)
-    client.unregister_system_shared_memory()
+def test_registration_errors(client: Any, regions: dict[str, Any]) -> None:
     name, key = regions["names"]["input"], regions["keys"]["input"]
     with pytest.raises(InferenceServerException, match="outside the object"):
         client.register_system_shared_memory(name, key, 2 * NBYTES, offset=8)
@@ -153,29 +150,18 @@ def test_registration_errors(triton_server: ServerProcess, protocol: str, region
     client.register_system_shared_memory(name, key, NBYTES)
     with pytest.raises(InferenceServerException, match="already registered"):
         client.register_system_shared_memory(name, key, NBYTES)
-    client.unregister_system_shared_memory()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_output_window_too_small_is_invalid(
-    triton_server: ServerProcess, protocol: str, regions: dict[str, Any]
-) -> None:
-    client = _client(triton_server, protocol)
-    client.unregister_system_shared_memory()
-    _register(client, regions)
+def test_output_window_too_small_is_invalid(registered: Any, protocol: str, regions: dict[str, Any]) -> None:
+    client = registered
     inputs, _ = _shm_request(protocol, regions)
     output = _module(protocol).InferRequestedOutput("OUTPUT0")
     output.set_shared_memory(regions["names"]["output"], NBYTES - 4)
     with pytest.raises(InferenceServerException, match="should be at least 64 bytes"):
         client.infer("simple", inputs, outputs=[output])
-    client.unregister_system_shared_memory()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_cuda_shared_memory_has_nothing_and_refuses_registration(
-    triton_server: ServerProcess, protocol: str
-) -> None:
-    client = _client(triton_server, protocol)
+def test_cuda_shared_memory_has_nothing_and_refuses_registration(client: Any, protocol: str) -> None:
     client.unregister_cuda_shared_memory()
     status = client.get_cuda_shared_memory_status(**({"as_json": True} if protocol == "grpc" else {}))
     assert status in ({}, [])
@@ -202,12 +188,9 @@ def test_regions_are_isolated_per_server(
         assert other.stop() == 0
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_bytes_tensors_in_shared_memory(triton_server: ServerProcess, protocol: str) -> None:
+def test_bytes_tensors_in_shared_memory(client: Any, protocol: str) -> None:
     """BYTES travel through regions length-prefixed, as tritonclient's serialize_byte_tensor writes them."""
-    client = _client(triton_server, protocol)
     module = _module(protocol)
-    client.unregister_system_shared_memory()
     tag = uuid.uuid4().hex[:8]
     numbers = np.arange(16, dtype=np.int32)
     texts = [
