@@ -66,13 +66,13 @@ def decode_infer_request(
     version = parse_version(msg.model_version)
     raw = msg.raw_input_contents
     if raw:
-        _check_raw_layout(msg)
+        _check_raw_layout(msg, regions)
     inputs: dict[str, Array] = {}
     raw_index = 0
     for tensor in msg.inputs:
         kserve.check_tensor_parameters("input", tensor.name, tensor.parameters)
         shape = kserve.check_shape(tensor.name, tensor.shape, kserve.dtype_for(tensor.datatype, tensor.name))
-        where = _window("input", tensor) if tensor.parameters else None
+        where = _window("input", tensor, regions) if tensor.parameters else None
         if where is not None:
             array = shared_memory.read_input(regions, tensor.name, tensor.datatype, shape, where)
         elif raw:
@@ -93,19 +93,22 @@ def decode_infer_request(
     )
 
 
-def _check_raw_layout(msg: ModelInferRequest) -> None:
-    """One raw_input_contents entry per input not in shared memory (tritonclient sends none for those)."""
+def _check_raw_layout(msg: ModelInferRequest, regions: SharedMemoryRegions | None) -> None:
+    """One raw_input_contents entry per input not in shared memory (tritonclient sends none for
+    those); without ``regions``, one per input (shared-memory parameters are refused after this)."""
     for tensor in msg.inputs:
         if tensor.HasField("contents"):
             raise InvalidInput(
                 INVALID_MESSAGE_STRUCTURE,
                 f"Detected buffer in InferInputTensor contents for input: {tensor.name}",
             )
-    expected = sum(1 for tensor in msg.inputs if shared_memory.REGION not in tensor.parameters)
+    in_regions = 0 if regions is None else sum(shared_memory.REGION in t.parameters for t in msg.inputs)
+    expected = len(msg.inputs) - in_regions
     if len(msg.raw_input_contents) != expected:
+        which = "one per input not in shared memory" if in_regions else "one per input"
         raise InvalidInput(
             "Invalid number of raw_input_contents",
-            f"Expected: {expected} (one per input not in shared memory); Actual: {len(msg.raw_input_contents)}",
+            f"Expected: {expected} ({which}); Actual: {len(msg.raw_input_contents)}",
         )
 
 
@@ -116,17 +119,20 @@ def output_windows(
     windows: dict[str, shared_memory.Window] = {}
     for output in msg.outputs:
         if output.parameters:
-            where = _window("output", output)
+            where = _window("output", output, regions)
             if where is not None:
                 windows[output.name] = where
-    return shared_memory.output_windows(regions, windows)
+    return windows
 
 
 def _window(
-    kind: str, tensor: ModelInferRequest.InferInputTensor | ModelInferRequest.InferRequestedOutputTensor
+    kind: str,
+    tensor: ModelInferRequest.InferInputTensor | ModelInferRequest.InferRequestedOutputTensor,
+    regions: SharedMemoryRegions | None,
 ) -> shared_memory.Window | None:
     params = {key: tensor.parameters[key] for key in shared_memory.PARAMETERS if key in tensor.parameters}
-    return shared_memory.window(kind, tensor.name, {key: _parameter(value) for key, value in params.items()})
+    values = {key: _parameter(value) for key, value in params.items()}
+    return shared_memory.window(kind, tensor.name, values, regions)
 
 
 def _contents(tensor: ModelInferRequest.InferInputTensor) -> Collection[object]:

@@ -101,7 +101,7 @@ def decode_infer_request(
     binary_default = parameters.pop("binary_data_output", False)
     if not isinstance(binary_default, bool):
         raise InvalidInput('"binary_data_output" parameter must be a boolean')
-    requested, per_output, windows = _outputs(doc.get("outputs"))
+    requested, per_output, windows = _outputs(doc.get("outputs"), regions)
     tail = _Tail(view[json_end:], present=header_length is not None)
     inputs = _inputs(doc.get("inputs"), tail, regions)
     request = InferenceRequest(
@@ -112,7 +112,7 @@ def decode_infer_request(
         id=request_id,
         parameters=parameters,
     )
-    return request, OutputFormat(binary_default, per_output, shared_memory.output_windows(regions, windows))
+    return request, OutputFormat(binary_default, per_output, windows)
 
 
 def _json_length(header_length: str | None, body_length: int) -> int:
@@ -149,7 +149,9 @@ def _parameters(value: object, what: str) -> dict[str, Parameter]:
     return {key: kserve.parameter_value(key, item) for key, item in _object(value, what).items()}
 
 
-def _outputs(value: object) -> tuple[tuple[str, ...], dict[str, bool], dict[str, shared_memory.Window]]:
+def _outputs(
+    value: object, regions: SharedMemoryRegions | None
+) -> tuple[tuple[str, ...], dict[str, bool], dict[str, shared_memory.Window]]:
     if value is None:
         return (), {}, {}
     if not isinstance(value, list):
@@ -158,7 +160,7 @@ def _outputs(value: object) -> tuple[tuple[str, ...], dict[str, bool], dict[str,
     windows: dict[str, shared_memory.Window] = {}
     names: list[str] = []
     for index, output in enumerate(value):
-        name, binary, where = _output(index, output)
+        name, binary, where = _output(index, output, regions)
         names.append(name)
         if binary is not None:
             per_output[name] = binary
@@ -167,7 +169,9 @@ def _outputs(value: object) -> tuple[tuple[str, ...], dict[str, bool], dict[str,
     return requested_outputs(names), per_output, windows
 
 
-def _output(index: int, output: object) -> tuple[str, bool | None, shared_memory.Window | None]:
+def _output(
+    index: int, output: object, regions: SharedMemoryRegions | None
+) -> tuple[str, bool | None, shared_memory.Window | None]:
     if not isinstance(output, dict):
         raise InvalidInput(f"output {index}: must be an object")
     name = output.get("name")
@@ -178,7 +182,7 @@ def _output(index: int, output: object) -> tuple[str, bool | None, shared_memory
     binary = params.get("binary_data")
     if binary is not None and not isinstance(binary, bool):
         raise InvalidInput(f'output "{name}": "binary_data" must be a boolean')
-    return name, binary, shared_memory.window("output", name, params)
+    return name, binary, shared_memory.window("output", name, params, regions)
 
 
 def _inputs(value: object, tail: _Tail, regions: SharedMemoryRegions | None) -> dict[str, Array]:
@@ -207,7 +211,7 @@ def _input(
     params = _object(tensor.get("parameters"), f'input "{name}": "parameters"')
     kserve.check_tensor_parameters("input", name, params)
     data = tensor.get("data")
-    where = shared_memory.window("input", name, params) if params else None
+    where = shared_memory.window("input", name, params, regions) if params else None
     if where is not None:
         if data is not None or "binary_data_size" in params:
             raise InvalidInput(

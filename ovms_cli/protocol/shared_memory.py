@@ -34,13 +34,18 @@ class Window:
     byte_size: int
 
 
-def window(kind: str, tensor: str, params: Mapping[str, object]) -> Window | None:
+def window(
+    kind: str, tensor: str, params: Mapping[str, object], regions: SharedMemoryRegions | None
+) -> Window | None:
     """The shared-memory window a tensor's ``parameters`` name, or None when they name none.
 
-    ``kind``: "input" or "output", for errors. Raises InvalidInput for a missing or mistyped
-    parameter (an offset or size without a region, a region without a size, negative numbers).
+    ``kind``: "input" or "output", for errors; ``regions``: the endpoint's shared memory (None: the
+    parameters are refused). Raises InvalidInput for a missing or mistyped parameter (an offset or
+    size without a region, a region without a size, negative numbers).
     """
     region = params.get(REGION)
+    if region is not None and regions is None:
+        raise InvalidInput(f'{kind} "{tensor}": parameter "{REGION}" is not supported ({UNAVAILABLE})')
     if region is None:
         stray = [key for key in (OFFSET, BYTE_SIZE) if key in params]
         if stray:
@@ -63,22 +68,11 @@ def _count(kind: str, tensor: str, params: Mapping[str, object], key: str) -> in
 def read_input(
     regions: SharedMemoryRegions | None, name: str, datatype: str, shape: Sequence[int], where: Window
 ) -> Array:
-    """The input ``name`` read from its window. Raises InvalidInput (unknown region, out of bounds,
-    a size that does not match the shape and datatype, no shared memory on this endpoint)."""
-    if regions is None:
-        raise InvalidInput(f'input "{name}": parameter "{REGION}" is not supported ({UNAVAILABLE})')
+    """The input ``name`` read from its window (``window`` found one, so ``regions`` is set). Raises
+    InvalidInput (unknown region, out of bounds, a size that does not match the shape and datatype)."""
+    assert regions is not None
     view = regions.view(where.region, where.offset, where.byte_size, name)
     return kserve.tensor_from_raw(name, datatype, shape, view)
-
-
-def output_windows(
-    regions: SharedMemoryRegions | None, requested: Mapping[str, Window]
-) -> Mapping[str, Window]:
-    """``requested`` when this endpoint has shared memory; refused otherwise."""
-    if requested and regions is None:
-        name = next(iter(requested))
-        raise InvalidInput(f'output "{name}": parameter "{REGION}" is not supported ({UNAVAILABLE})')
-    return requested
 
 
 def write_outputs(
@@ -91,7 +85,7 @@ def write_outputs(
     """
     if not windows:
         return
-    assert regions is not None  # output_windows refused windows without regions
+    assert regions is not None  # window() refused windows without regions
     for name, where in windows.items():
         array = outputs.get(name)
         if array is None:
