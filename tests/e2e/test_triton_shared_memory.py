@@ -224,3 +224,17 @@ def test_bytes_tensors_in_shared_memory(client: Any, protocol: str) -> None:
         client.unregister_system_shared_memory()
         for handle in handles:
             shm.destroy_shared_memory_region(handle)
+
+
+def test_an_input_in_shared_memory_beside_one_in_the_request(
+    registered: Any, protocol: str, regions: dict[str, Any]
+) -> None:
+    """tritonclient sends raw contents only for the inputs not in shared memory: they still pair up."""
+    module = _module(protocol)
+    sent = module.InferInput("INPUT0", [1, 16], "INT32")
+    sent.set_data_from_numpy(np.full((1, 16), 7, np.int32))
+    shared = module.InferInput("INPUT1", [1, 16], "INT32")
+    shared.set_shared_memory(regions["names"]["input"], NBYTES)  # holds 0..15
+    result = registered.infer("simple", [shared, sent])
+    np.testing.assert_array_equal(result.as_numpy("OUTPUT0")[0], np.arange(16) + 7)
+    np.testing.assert_array_equal(result.as_numpy("OUTPUT1")[0], 7 - np.arange(16))
