@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from ovms_cli._proto import grpc_service_extensions_pb2 as pb
-from ovms_cli.errors import Unimplemented
+from ovms_cli.errors import InvalidInput, NotFound
 from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.protocol.kserve import parse_version
 from ovms_cli.protocol.triton_model_config import encode_model_config_message
@@ -73,14 +73,14 @@ class ExtensionsServicer:
         self, request: pb.CudaSharedMemoryStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.CudaSharedMemoryStatusResponse:
         if request.name:
-            raise Unimplemented(NO_GPU, f"no CUDA shared memory region '{request.name}'")
+            raise NotFound(f"Unable to find cuda shared memory region: '{request.name}'", NO_GPU)
         return pb.CudaSharedMemoryStatusResponse()
 
     @grpc_errors
     async def CudaSharedMemoryRegister(
         self, request: pb.CudaSharedMemoryRegisterRequest, context: grpc.aio.ServicerContext
     ) -> pb.CudaSharedMemoryRegisterResponse:
-        raise Unimplemented(NO_GPU)
+        raise InvalidInput(NO_GPU)
 
     @grpc_errors
     async def CudaSharedMemoryUnregister(

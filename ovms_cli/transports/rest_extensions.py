@@ -8,7 +8,8 @@ extension_shared_memory.md):
 - ``GET /v2/systemsharedmemory[/region/{region}]/status``,
   ``POST /v2/systemsharedmemory/region/{region}/register``,
   ``POST /v2/systemsharedmemory[/region/{region}]/unregister``; the same under ``/v2/cudasharedmemory``,
-  where status and unregister answer an empty set and register is refused (no GPU).
+  where status and unregister answer an empty set, a named region is not found and register is
+  refused (400 / INVALID_ARGUMENT: no GPU).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ovms_cli.errors import Unimplemented
+from ovms_cli.errors import InvalidInput, NotFound
 from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.protocol.triton_model_config import encode_model_config_json
 from ovms_cli.protocol.triton_shared_memory import decode_register_body, encode_status_json
@@ -67,11 +68,11 @@ class ExtensionRoutes:
     async def cuda_status(self, request: Request) -> Response:
         region = request.path_params.get("region", "")
         if region:
-            raise Unimplemented(NO_GPU, f"no CUDA shared memory region '{region}'")
+            raise NotFound(f"Unable to find cuda shared memory region: '{region}'", NO_GPU)
         return Response(b"[]", media_type=JSON)
 
     async def cuda_register(self, request: Request) -> Response:
-        raise Unimplemented(NO_GPU)
+        raise InvalidInput(NO_GPU)
 
     async def cuda_unregister(self, request: Request) -> Response:
         return Response(status_code=200)  # nothing can be registered: nothing to forget
