@@ -1,6 +1,6 @@
 """MobileNet-V2's input through system shared memory vs raw gRPC vs REST binary, beside in-process OpenVINO.
 
-    python benchmarks/shared_memory.py [--concurrency 1,8] [--duration 10] [--warmup 3]
+    python benchmarks/shared_memory.py [--model mobilenet_v2] [--concurrency 1,8] [--duration 10] [--warmup 3]
 
 Serves ``mobilenet_v2`` (``models.py``: random weights, opset-built) with ``ovms serve`` and loads it
 with ``ovms bench``'s closed-loop clients over three paths for the same 1x3x224x224 FP32 input:
@@ -13,8 +13,9 @@ with ``ovms bench``'s closed-loop clients over three paths for the same 1x3x224x
 Each run reports throughput, p50 latency and the server's CPU per request (utime + stime of the
 server process from /proc/PID/stat over the measured window, divided by the requests completed in
 it); the in-process reference is the same model and input on OpenVINO's AsyncInferQueue at the same
-concurrency (best of the THROUGHPUT and LATENCY hints). Writes ``shared_memory.md`` and
-``shared_memory.json`` into ``--out``.
+concurrency (best of the THROUGHPUT and LATENCY hints). ``--model overhead_probe`` (the same input
+and output, almost no computation) shows what each path costs around inference. Writes
+``shared_memory-<model>.md`` and ``.json`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ovms_cli.bench.inprocess import InprocessResult
 from ovms_cli.bench.load import LoadPlan, LoadResult, Tick, run_load
 from ovms_cli.bench.runner import BenchOptions, Prepared, measure_inprocess, prepare
 
-MODEL = "mobilenet_v2"
+MODELS = ("mobilenet_v2", "overhead_probe")
 OUT = Path(__file__).resolve().parent / "out"
 REGION = "bench_input"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,7 +80,7 @@ def shm_target(prepared: Prepared, key: str) -> tuple[Target, shared_memory.Shar
     region = shared_memory.SharedMemory(name=key, create=True, size=len(raw))
     assert region.buf is not None
     region.buf[: len(raw)] = raw
-    request = pb.ModelInferRequest(model_name=MODEL)
+    request = pb.ModelInferRequest(model_name=prepared.options.model)
     tensor = request.inputs.add(name=item.name, datatype=item.datatype, shape=item.shape)
     tensor.parameters["shared_memory_region"].string_param = REGION
     tensor.parameters["shared_memory_byte_size"].int64_param = len(raw)
@@ -120,7 +121,7 @@ def reference(result: InprocessResult | None) -> dict[str, Any]:
 
 def markdown(rows: list[dict[str, Any]], settings: argparse.Namespace) -> str:
     lines = [
-        f"# MobileNet-V2 input through system shared memory vs gRPC vs REST binary ({time.strftime('%Y-%m-%d')})",
+        f"# {settings.model} input through system shared memory vs gRPC vs REST binary ({time.strftime('%Y-%m-%d')})",
         "",
         f"{os.cpu_count()} cores, shared with other engineers' test runs while this ran (noisy); "
         f"{settings.duration:.0f} s measured after {settings.warmup:.0f} s warmup per run; the clients run on "
@@ -144,21 +145,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--model", choices=MODELS, default=MODELS[0])
     parser.add_argument("--concurrency", default="1,8")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=OUT)
     settings = parser.parse_args()
     (settings.out / "logs").mkdir(parents=True, exist_ok=True)
-    base = write_model(MODEL, settings.out / "models" / MODEL)
+    model = settings.model
+    base = write_model(model, settings.out / "models" / model)
     rows: list[dict[str, Any]] = []
     key = f"ovms_bench_{os.getpid()}"
-    with serving(MODEL, base, [], settings.out / "logs" / "shared_memory.log") as server:
+    with serving(model, base, [], settings.out / "logs" / f"shared_memory-{model}.log") as server:
         client = grpcclient.InferenceServerClient(server.grpc_url)
         for concurrency in (int(c) for c in settings.concurrency.split(",")):
             grpc_prepared = prepare(
                 BenchOptions(
-                    MODEL,
+                    model,
                     server.grpc_url,
                     concurrency=concurrency,
                     duration_s=settings.duration,
@@ -167,7 +170,7 @@ def main() -> None:
                 )
             )
             rest_prepared = prepare(
-                BenchOptions(MODEL, server.rest_url, protocol="rest", concurrency=concurrency)
+                BenchOptions(model, server.rest_url, protocol="rest", concurrency=concurrency)
             )
             target, region = shm_target(grpc_prepared, key)
             client.register_system_shared_memory(REGION, key, region.size)
@@ -192,9 +195,9 @@ def main() -> None:
                     f"p50 {row['p50_us'] / 1000:.2f} ms, server CPU {row['server_cpu_us_per_request'] / 1000:.2f} ms/req",
                     flush=True,
                 )
-    (settings.out / "shared_memory.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (settings.out / "shared_memory.md").write_text(markdown(rows, settings))
-    print(f"wrote {settings.out / 'shared_memory.md'}")
+    (settings.out / f"shared_memory-{model}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (settings.out / f"shared_memory-{model}.md").write_text(markdown(rows, settings))
+    print(f"wrote {settings.out / f'shared_memory-{model}.md'}")
 
 
 if __name__ == "__main__":
