@@ -297,6 +297,11 @@ class VersionSeries:
     def queued(self, seconds: float) -> None:
         self._batch_queue_time.observe(seconds * 1e6)
 
+    def request_served(
+        self, ok: bool, seconds: float, input_seconds: float, output_seconds: float, rows: int
+    ) -> None:
+        """Outcomes are counted per endpoint by ``count``; only Triton's statistics use this."""
+
 
 class _Families:
     """The value stores, one per family (two for the counters: with and without version)."""

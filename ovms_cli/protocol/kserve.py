@@ -22,9 +22,8 @@ INVALID_PARAMETERS = "Could not parse request parameters"
 
 _MAX_VERSION = 2**63 - 1
 _UNSUPPORTED_TENSOR_PARAMETERS = {
-    "shared_memory_region": "shared memory",
     "classification": "classification",
-}
+}  # shared_memory_* are read by protocol/shared_memory.py
 
 
 def dtype_for(datatype: str, name: str) -> DType:

@@ -11,7 +11,8 @@ from ovms_cli._proto.grpc_predict_v2_pb2 import (
     ModelMetadataResponse,
 )
 from ovms_cli.errors import InvalidInput
-from ovms_cli.protocol import kserve
+from ovms_cli.inference.shared_memory import SharedMemoryRegions
+from ovms_cli.protocol import kserve, shared_memory
 from ovms_cli.protocol.kserve import parse_version
 from ovms_cli.protocol.outputs import requested_outputs
 from ovms_cli.protocol.protobuf_wire import tag, varint
@@ -28,6 +29,7 @@ __all__ = [
     "decode_infer_request",
     "encode_infer_response",
     "encode_model_metadata",
+    "output_windows",
     "parse_version",
     "serialize_infer_response",
 ]
@@ -57,17 +59,25 @@ _RAW_OUTPUT_TAG = tag(ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER)
 _TensorMetadataMessage = ModelMetadataResponse.TensorMetadata
 
 
-def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
+def decode_infer_request(
+    msg: ModelInferRequest, regions: SharedMemoryRegions | None = None
+) -> InferenceRequest:
+    """``regions``: the server's shared-memory regions, for inputs that name one (None: refused)."""
     version = parse_version(msg.model_version)
     raw = msg.raw_input_contents
     if raw:
-        _check_raw_layout(msg)
+        _check_raw_layout(msg, regions)
     inputs: dict[str, Array] = {}
-    for index, tensor in enumerate(msg.inputs):
+    raw_index = 0
+    for tensor in msg.inputs:
         kserve.check_tensor_parameters("input", tensor.name, tensor.parameters)
         shape = kserve.check_shape(tensor.name, tensor.shape, kserve.dtype_for(tensor.datatype, tensor.name))
-        if raw:
-            array = kserve.tensor_from_raw(tensor.name, tensor.datatype, shape, raw[index])
+        where = _window("input", tensor, regions) if tensor.parameters else None
+        if where is not None:
+            array = shared_memory.read_input(regions, tensor.name, tensor.datatype, shape, where)
+        elif raw:
+            array = kserve.tensor_from_raw(tensor.name, tensor.datatype, shape, raw[raw_index])
+            raw_index += 1
         else:
             array = kserve.tensor_from_values(tensor.name, tensor.datatype, shape, _contents(tensor))
         kserve.add_input(inputs, tensor.name, array)
@@ -84,18 +94,46 @@ def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
     )
 
 
-def _check_raw_layout(msg: ModelInferRequest) -> None:
+def _check_raw_layout(msg: ModelInferRequest, regions: SharedMemoryRegions | None) -> None:
+    """One raw_input_contents entry per input not in shared memory (tritonclient sends none for
+    those); without ``regions``, one per input (shared-memory parameters are refused after this)."""
     for tensor in msg.inputs:
         if tensor.HasField("contents"):
             raise InvalidInput(
                 INVALID_MESSAGE_STRUCTURE,
                 f"Detected buffer in InferInputTensor contents for input: {tensor.name}",
             )
-    if len(msg.raw_input_contents) != len(msg.inputs):
+    in_regions = 0 if regions is None else sum(shared_memory.REGION in t.parameters for t in msg.inputs)
+    expected = len(msg.inputs) - in_regions
+    if len(msg.raw_input_contents) != expected:
+        which = "one per input not in shared memory" if in_regions else "one per input"
         raise InvalidInput(
             "Invalid number of raw_input_contents",
-            f"Expected: {len(msg.inputs)} (one per input); Actual: {len(msg.raw_input_contents)}",
+            f"Expected: {expected} ({which}); Actual: {len(msg.raw_input_contents)}",
         )
+
+
+def output_windows(
+    msg: ModelInferRequest, regions: SharedMemoryRegions | None
+) -> Mapping[str, shared_memory.Window]:
+    """The requested outputs to be written into shared memory, by name (refused without ``regions``)."""
+    windows: dict[str, shared_memory.Window] = {}
+    for output in msg.outputs:
+        if output.parameters:
+            where = _window("output", output, regions)
+            if where is not None:
+                windows[output.name] = where
+    return windows
+
+
+def _window(
+    kind: str,
+    tensor: ModelInferRequest.InferInputTensor | ModelInferRequest.InferRequestedOutputTensor,
+    regions: SharedMemoryRegions | None,
+) -> shared_memory.Window | None:
+    params = {key: tensor.parameters[key] for key in shared_memory.PARAMETERS if key in tensor.parameters}
+    values = {key: _parameter(key, value) for key, value in params.items()}
+    return shared_memory.window(kind, tensor.name, values, regions)
 
 
 def _contents(tensor: ModelInferRequest.InferInputTensor) -> Collection[object]:
@@ -151,17 +189,18 @@ def encode_infer_response(resp: InferenceResponse) -> ModelInferResponse:
     return _response_message(resp, raw)
 
 
-def serialize_infer_response(resp: InferenceResponse) -> bytes:
+def serialize_infer_response(resp: InferenceResponse, in_shared_memory: Collection[str] = ()) -> bytes:
     """``encode_infer_response(resp).SerializeToString()``, byte for byte, at a fraction of the cost.
 
     Output data goes from the arrays into the result in one copy: protobuf would copy it into a
     ``bytes``, then into the message, then out again (about 1.6 ms instead of 25 µs for 600 KB).
     ``raw_output_contents`` is the message's last field, so appending it by hand keeps protobuf's
-    field order.
+    field order. Outputs ``in_shared_memory`` (already written there) get an empty entry, so the
+    entries stay aligned with ``outputs``.
     """
     parts: list[bytes | memoryview] = [_response_message(resp, []).SerializeToString()]
-    for array in resp.outputs.values():
-        raw = kserve.raw_bytes(array)
+    for name, array in resp.outputs.items():
+        raw = b"" if name in in_shared_memory else kserve.raw_bytes(array)
         parts += (_RAW_OUTPUT_TAG, varint(len(raw)), raw)
     return b"".join(parts)
 

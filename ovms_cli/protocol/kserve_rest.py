@@ -8,7 +8,7 @@ order. Outputs follow Triton: each requested output's ``binary_data`` flag decid
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,8 @@ import orjson
 
 from ovms_cli import types
 from ovms_cli.errors import InvalidInput
-from ovms_cli.protocol import json_numbers, kserve
+from ovms_cli.inference.shared_memory import SharedMemoryRegions
+from ovms_cli.protocol import json_numbers, kserve, shared_memory
 from ovms_cli.protocol.outputs import requested_outputs
 from ovms_cli.types import (
     Array,
@@ -39,6 +40,7 @@ class OutputFormat:
 
     binary_default: bool = False  # the request's ``binary_data_output``
     binary: dict[str, bool] = field(default_factory=dict)  # per requested output ``binary_data``
+    shared_memory: Mapping[str, shared_memory.Window] = field(default_factory=dict)  # written there, not sent
 
     def is_binary(self, name: str) -> bool:
         return self.binary.get(name, self.binary_default)
@@ -82,8 +84,13 @@ class _Tail:
 
 
 def decode_infer_request(
-    body: bytes, header_length: str | None, model_name: str, model_version: int | None
+    body: bytes,
+    header_length: str | None,
+    model_name: str,
+    model_version: int | None,
+    regions: SharedMemoryRegions | None = None,
 ) -> tuple[InferenceRequest, OutputFormat]:
+    """``regions``: the server's shared-memory regions, for tensors that name one (None: refused)."""
     view = memoryview(body)
     json_end = _json_length(header_length, len(body))
     doc = _load(view[:json_end])
@@ -94,9 +101,9 @@ def decode_infer_request(
     binary_default = parameters.pop("binary_data_output", False)
     if not isinstance(binary_default, bool):
         raise InvalidInput('"binary_data_output" parameter must be a boolean')
-    requested, per_output = _outputs(doc.get("outputs"))
+    requested, per_output, windows = _outputs(doc.get("outputs"), regions)
     tail = _Tail(view[json_end:], present=header_length is not None)
-    inputs = _inputs(doc.get("inputs"), tail)
+    inputs = _inputs(doc.get("inputs"), tail, regions)
     request = InferenceRequest(
         model_name=model_name,
         model_version=model_version,
@@ -106,7 +113,7 @@ def decode_infer_request(
         parameters=parameters,
         special_inputs=kserve.special_inputs(inputs),
     )
-    return request, OutputFormat(binary_default, per_output)
+    return request, OutputFormat(binary_default, per_output, windows)
 
 
 def _json_length(header_length: str | None, body_length: int) -> int:
@@ -143,22 +150,29 @@ def _parameters(value: object, what: str) -> dict[str, Parameter]:
     return {key: kserve.parameter_value(key, item) for key, item in _object(value, what).items()}
 
 
-def _outputs(value: object) -> tuple[tuple[str, ...], dict[str, bool]]:
+def _outputs(
+    value: object, regions: SharedMemoryRegions | None
+) -> tuple[tuple[str, ...], dict[str, bool], dict[str, shared_memory.Window]]:
     if value is None:
-        return (), {}
+        return (), {}, {}
     if not isinstance(value, list):
         raise InvalidInput('"outputs" must be a list of objects')
     per_output: dict[str, bool] = {}
+    windows: dict[str, shared_memory.Window] = {}
     names: list[str] = []
     for index, output in enumerate(value):
-        name, binary = _output(index, output)
+        name, binary, where = _output(index, output, regions)
         names.append(name)
         if binary is not None:
             per_output[name] = binary
-    return requested_outputs(names), per_output
+        if where is not None:
+            windows[name] = where
+    return requested_outputs(names), per_output, windows
 
 
-def _output(index: int, output: object) -> tuple[str, bool | None]:
+def _output(
+    index: int, output: object, regions: SharedMemoryRegions | None
+) -> tuple[str, bool | None, shared_memory.Window | None]:
     if not isinstance(output, dict):
         raise InvalidInput(f"output {index}: must be an object")
     name = output.get("name")
@@ -169,21 +183,23 @@ def _output(index: int, output: object) -> tuple[str, bool | None]:
     binary = params.get("binary_data")
     if binary is not None and not isinstance(binary, bool):
         raise InvalidInput(f'output "{name}": "binary_data" must be a boolean')
-    return name, binary
+    return name, binary, shared_memory.window("output", name, params, regions)
 
 
-def _inputs(value: object, tail: _Tail) -> dict[str, Array]:
+def _inputs(value: object, tail: _Tail, regions: SharedMemoryRegions | None) -> dict[str, Array]:
     if not isinstance(value, list) or not value:
         raise InvalidInput(MISSING_INPUTS, '"inputs" must be a non-empty list of objects')
     inputs: dict[str, Array] = {}
     for index, tensor in enumerate(value):
-        name, array = _input(index, tensor, tail, only=len(value) == 1)
+        name, array = _input(index, tensor, tail, regions, only=len(value) == 1)
         kserve.add_input(inputs, name, array)
     tail.check_consumed()
     return inputs
 
 
-def _input(index: int, tensor: object, tail: _Tail, only: bool) -> tuple[str, Array]:
+def _input(
+    index: int, tensor: object, tail: _Tail, regions: SharedMemoryRegions | None, only: bool
+) -> tuple[str, Array]:
     if not isinstance(tensor, dict):
         raise InvalidInput("Invalid JSON structure. One of inputs is not a JSON object.", f"input {index}")
     name = tensor.get("name")
@@ -196,6 +212,13 @@ def _input(index: int, tensor: object, tail: _Tail, only: bool) -> tuple[str, Ar
     params = _object(tensor.get("parameters"), f'input "{name}": "parameters"')
     kserve.check_tensor_parameters("input", name, params)
     data = tensor.get("data")
+    where = shared_memory.window("input", name, params, regions) if params else None
+    if where is not None:
+        if data is not None or "binary_data_size" in params:
+            raise InvalidInput(
+                "Request contains values both in shared memory and in the request", f"input name: {name}"
+            )
+        return name, shared_memory.read_input(regions, name, datatype, shape, where)
     if "binary_data_size" in params:
         return name, _binary_input(name, datatype, shape, params["binary_data_size"], data, tail)
     if data is not None:
@@ -244,7 +267,9 @@ def encode_infer_response(resp: InferenceResponse, fmt: OutputFormat) -> tuple[b
             "datatype": kserve.datatype_of(name, array),
             "shape": array.shape,
         }
-        if fmt.is_binary(name):
+        if name in fmt.shared_memory:
+            pass  # written into its region already: metadata only
+        elif fmt.is_binary(name):
             raw = kserve.raw_bytes(array)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,6 +22,7 @@ from ovms_cli.servables.servable import Capacity, ServableObserver
 from ovms_cli.servables.stateful.sequence_parameters import NOT_STATEFUL
 from ovms_cli.servables.stateful.sequence_store import SequenceStore
 from ovms_cli.servables.stateful.special_inputs import ID_NOT_PROVIDED, SEQUENCE_ID, SequenceRequest
+from ovms_cli.servables.statistics import InferenceStatistics, ObserverTee
 from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus, as_bytes
 
 log = logging.getLogger("ovms.modelmanager")
@@ -38,6 +40,9 @@ class ModelVersion:
         self._idle = asyncio.Event()
         self._idle.set()
         self._string_outputs: frozenset[str] = frozenset()
+        self.statistics = InferenceStatistics()
+        self._observer: ServableObserver = self.statistics
+        self._batch_index: int | None = None  # of the first input: a request's rows for statistics
 
     @property
     def status(self) -> VersionStatus:
@@ -74,6 +79,9 @@ class ModelVersion:
             for name, spec in loaded.outputs.items()
             if name.endswith(STRING_OUTPUT_SUFFIX) and spec.dtype is types.U8 and len(spec.shape or ()) == 2
         )
+        first = next(iter(loaded.inputs.values()), None)
+        self._batch_index = None if first is None or first.shape is None else first.batch_index
+        self._install_observer(loaded, None)
         self._set_status(State.AVAILABLE)
         log.info(
             "Loaded model %s; version: %d; batch size: %s; No of InferRequests: %d",
@@ -135,35 +143,57 @@ class ModelVersion:
         loaded = self.loaded
         if (sequence is None) != (loaded.runner is None):
             raise InvalidInput(ID_NOT_PROVIDED if sequence is None else NOT_STATEFUL)
+        observer = self._observer
         self._in_flight += 1
         self._idle.clear()
+        start = time.perf_counter()
+        prepared = inferred = start
         try:
             check_requested(
                 tuple(n for n in requested if n not in _sequence_output(sequence)), loaded.outputs
             )
             feed = await _prepare_inputs(inputs, loaded.by_name)
+            prepared = time.perf_counter()
             if loaded.runner is not None and sequence is not None:
                 outputs = await loaded.runner.infer(sequence, feed)
             else:
                 outputs = await loaded.infer(feed)
+            inferred = time.perf_counter()
+            if requested:
+                outputs = {name: outputs[name] for name in (*requested, *_sequence_output(sequence))}
+            for name in self._string_outputs.intersection(outputs):
+                outputs[name] = u8_2d_to_strings(outputs[name], name)
+        except BaseException:
+            observer.request_served(False, time.perf_counter() - start, 0.0, 0.0, 0)
+            raise
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
-        if requested:
-            outputs = {name: outputs[name] for name in (*requested, *_sequence_output(sequence))}
-        for name in self._string_outputs.intersection(outputs):
-            outputs[name] = u8_2d_to_strings(outputs[name], name)
+        end = time.perf_counter()
+        observer.request_served(True, end - start, prepared - start, end - inferred, self._rows(feed))
         return outputs
 
     def observe(self, observer: ServableObserver | None) -> None:
-        """Report this loaded version's queues and batcher to ``observer`` (metrics)."""
-        loaded = self.loaded
-        loaded.queue.observer = observer
+        """Report this loaded version's queues and batcher to its statistics and ``observer`` (metrics)."""
+        self._install_observer(self.loaded, observer)
+
+    def _install_observer(self, loaded: LoadedModel, observer: ServableObserver | None) -> None:
+        tee = self.statistics if observer is None else ObserverTee(self.statistics, observer)
+        self._observer = tee
+        loaded.queue.observer = tee
         if loaded.latency_lane is not None:
-            loaded.latency_lane.observer = observer
+            loaded.latency_lane.observer = tee
         if loaded.batcher is not None:
-            loaded.batcher.observer = observer
+            loaded.batcher.observer = tee
+
+    def _rows(self, feed: Mapping[int, Array]) -> int:
+        """A request's batch extent, as Triton counts inferences: 1 without a batch dimension."""
+        index = self._batch_index
+        first = feed.get(0)
+        if index is None or first is None or first.ndim <= index:
+            return 1
+        return int(first.shape[index])
 
     def capacity(self) -> Capacity:
         loaded = self.loaded

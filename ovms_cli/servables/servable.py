@@ -34,6 +34,13 @@ class ServableObserver(Protocol):
     def queued(self, seconds: float) -> None:
         """A request's wait for its dynamic batch (0 when it ran at once)."""
 
+    def request_served(
+        self, ok: bool, seconds: float, input_seconds: float, output_seconds: float, rows: int
+    ) -> None:
+        """A request left the servable, ``ok`` or failed, after ``seconds`` in it, of which
+        ``input_seconds`` preparing its inputs and ``output_seconds`` converting its outputs;
+        ``rows``: its batch extent (1 without a batch dimension). Feeds Triton's statistics."""
+
 
 @dataclass(frozen=True, slots=True)
 class Capacity:

@@ -9,11 +9,12 @@ import grpc
 from ovms_cli import __version__
 from ovms_cli._proto import grpc_predict_v2_pb2 as pb
 from ovms_cli._proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from ovms_cli.errors import Unimplemented
+from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import KSERVE
 from ovms_cli.protocol import kserve_grpc as codec
+from ovms_cli.protocol import shared_memory
 from ovms_cli.servables.manager import ModelManager
-from ovms_cli.transports.errors import grpc_errors
+from ovms_cli.transports.grpc_stream import StreamInfer
 from ovms_cli.transports.tracker import RequestTracker, Target
 
 SERVER_NAME = "OpenVINO Model Server"
@@ -21,8 +22,9 @@ SERVICE = "inference.GRPCInferenceService"
 
 
 class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, regions: SharedMemoryRegions | None = None) -> None:
         self._manager = manager
+        self._regions = regions  # None: tensors in shared memory are refused
 
     async def ServerLive(
         self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
@@ -53,19 +55,22 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
         """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
-        response = await self._manager.infer(codec.decode_infer_request(request))
-        return codec.serialize_infer_response(response)
-
-    @grpc_errors
-    async def ModelStreamInfer(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
-        raise Unimplemented("ModelStreamInfer is not supported")
+        regions = self._regions
+        core_request = codec.decode_infer_request(request, regions)
+        windows = codec.output_windows(request, regions) if request.outputs else {}
+        response = await self._manager.infer(core_request)
+        shared_memory.write_outputs(regions, windows, response.outputs)
+        return codec.serialize_infer_response(response, windows.keys())
 
 
 def add_to_server(
-    server: grpc.aio.Server, manager: ModelManager, tracker: RequestTracker | None = None
+    server: grpc.aio.Server,
+    manager: ModelManager,
+    tracker: RequestTracker | None = None,
+    regions: SharedMemoryRegions | None = None,
 ) -> None:
     """Register the service; ModelInfer has no response serializer because it returns bytes."""
-    servicer = KServeServicer(manager)
+    servicer = KServeServicer(manager, regions)
     track = tracker or RequestTracker()
 
     def unary(method: Any, request_type: Any, serialize: bool = True) -> grpc.RpcMethodHandler:
@@ -91,7 +96,7 @@ def add_to_server(
             serialize=False,
         ),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-            servicer.ModelStreamInfer,
+            StreamInfer(manager, track, regions).stream,
             request_deserializer=pb.ModelInferRequest.FromString,
             response_serializer=_serialize,
         ),

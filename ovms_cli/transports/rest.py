@@ -11,8 +11,10 @@ from starlette.routing import Route
 
 from ovms_cli import __version__
 from ovms_cli.errors import InvalidInput, NotReady
+from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import KSERVE, ServingMetrics
 from ovms_cli.protocol import kserve_rest as codec
+from ovms_cli.protocol import shared_memory
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import ModelControl
 from ovms_cli.servables.watcher import Watcher
@@ -24,6 +26,7 @@ from ovms_cli.transports.errors import http_exception_handler, rest_errors
 from ovms_cli.transports.grpc_kserve import SERVER_NAME
 from ovms_cli.transports.limits import BodyLimit
 from ovms_cli.transports.rest_config import ConfigRoutes
+from ovms_cli.transports.rest_extensions import ExtensionRoutes
 from ovms_cli.transports.rest_repository import RepositoryRoutes
 from ovms_cli.transports.tracker import RequestTracker, rest_call
 from ovms_cli.types import State
@@ -34,9 +37,12 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class KServeRoutes:
-    def __init__(self, manager: ModelManager, tracker: RequestTracker) -> None:
+    def __init__(
+        self, manager: ModelManager, tracker: RequestTracker, regions: SharedMemoryRegions | None = None
+    ) -> None:
         self._manager = manager
         self._tracker = tracker
+        self._regions = regions  # None: tensors in shared memory are refused
 
     async def live(self, request: Request) -> Response:
         return Response(status_code=200)
@@ -64,9 +70,10 @@ class KServeRoutes:
         name, version = _target(request)
         body = await request.body()
         core_request, output_format = codec.decode_infer_request(
-            body, request.headers.get(HEADER_LENGTH), name, version
+            body, request.headers.get(HEADER_LENGTH), name, version, self._regions
         )
         response = await self._manager.infer(core_request)
+        shared_memory.write_outputs(self._regions, output_format.shared_memory, response.outputs)
         content, headers = codec.encode_infer_response(response, output_format)
         return Response(content, headers=headers)
 
@@ -115,12 +122,16 @@ def create_app(
     api_key: ApiKey | None = None,
     cors: CorsSettings | None = None,
     control: ModelControl | None = None,
+    regions: SharedMemoryRegions | None = None,
 ) -> Starlette:
+    """``regions``: the server's system shared memory (None: a registry of this app's own)."""
     watcher = watcher or Watcher(manager, None, 0)
     track = tracker or RequestTracker()
+    regions = regions or SharedMemoryRegions()
     return Starlette(
         routes=[
-            *KServeRoutes(manager, track).routes(),
+            *ExtensionRoutes(manager, regions).routes(),  # before /v2/models/{name}: "stats" is no name
+            *KServeRoutes(manager, track, regions).routes(),
             *ConfigRoutes(manager, watcher).routes(),
             *RepositoryRoutes(control or ModelControl(manager)).routes(),
             *rest_tfs.routes(manager, track),

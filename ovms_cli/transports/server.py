@@ -25,12 +25,13 @@ from hypercorn.config import Config as HypercornConfig
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.config.server_config import ServerConfig
+from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import ServingMetrics
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import ControlMode, ExplicitModeWatcher, ModelControl, ModelSources
 from ovms_cli.servables.stateful.sequence_cleaner import SequenceCleaner
 from ovms_cli.servables.watcher import Watcher
-from ovms_cli.transports import grpc_kserve, grpc_repository, grpc_tfs
+from ovms_cli.transports import grpc_extensions, grpc_kserve, grpc_repository, grpc_tfs
 from ovms_cli.transports.auth import ApiKey, GrpcApiKey
 from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
@@ -85,15 +86,18 @@ async def run(
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
+    regions = SharedMemoryRegions()  # Triton's system shared memory: this server's registrations only
     metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
     tracker = RequestTracker(metrics)
     control = ModelControl(manager, settings.control_mode, settings.model_sources, models)
     watcher = _watcher(settings, manager)
     cleaner = SequenceCleaner(settings.sequence_cleaner_interval_s, manager.idle_sequence_stores)
-    grpc_server = await _start_grpc(settings, manager, tracker, control)
+    grpc_server = await _start_grpc(settings, manager, tracker, control, regions)
     rest_stop = asyncio.Event()
     rest_task = (
-        _start_rest(settings, manager, watcher, tracker, rest_stop, control) if settings.rest_port else None
+        _start_rest(settings, manager, watcher, tracker, rest_stop, control, regions)
+        if settings.rest_port
+        else None
     )
     watching: asyncio.Task[None] | None = None
     try:
@@ -127,6 +131,7 @@ async def run(
         if rest_task is not None:
             await rest_task
         manager.unload()
+        regions.close()
         log.info("Shutdown complete")
 
 
@@ -204,7 +209,11 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def _start_grpc(
-    settings: ServerSettings, manager: ModelManager, tracker: RequestTracker, control: ModelControl
+    settings: ServerSettings,
+    manager: ModelManager,
+    tracker: RequestTracker,
+    control: ModelControl,
+    regions: SharedMemoryRegions | None = None,
 ) -> grpc.aio.Server:
     # Oversized messages are refused by gRPC core: RESOURCE_EXHAUSTED "Received message larger
     # than max (<size> vs. <limit>)"; the handlers never see them.
@@ -230,7 +239,9 @@ async def _start_grpc(
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         interceptors=[] if settings.api_key is None else [GrpcApiKey(settings.api_key)],
     )
-    grpc_kserve.add_to_server(server, manager, tracker)
+    grpc_kserve.add_to_server(server, manager, tracker, regions)
+    if regions is not None:
+        grpc_extensions.add_to_server(server, manager, regions)
     grpc_tfs.add_to_server(server, manager, tracker)
     grpc_repository.add_to_server(server, control)
     address = f"{settings.grpc_bind_address}:{settings.port}"
@@ -252,6 +263,7 @@ def _start_rest(
     tracker: RequestTracker,
     stop: asyncio.Event,
     control: ModelControl,
+    regions: SharedMemoryRegions | None = None,
 ) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
@@ -262,7 +274,14 @@ def _start_rest(
     if settings.tls is not None:
         settings.tls.configure(config)
     app = create_app(
-        manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors, control
+        manager,
+        watcher,
+        tracker,
+        settings.max_request_size,
+        settings.api_key,
+        settings.cors,
+        control,
+        regions,
     )
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]

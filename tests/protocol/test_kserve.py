@@ -50,10 +50,9 @@ def test_add_input_rejects_duplicates() -> None:
     assert message_of(info) == "Duplicate input in request - input name: a"
 
 
-@pytest.mark.parametrize(
-    ("key", "feature"), [("shared_memory_region", "shared memory"), ("classification", "classification")]
-)
+@pytest.mark.parametrize(("key", "feature"), [("classification", "classification")])
 def test_check_tensor_parameters_rejects_unsupported_features(key: str, feature: str) -> None:
+    """shared_memory_* moved to protocol/shared_memory.py (tests/protocol/test_shared_memory.py)."""
     kserve.check_tensor_parameters("input", "x", ["binary_data_size", "other"])
     with pytest.raises(InvalidInput) as info:
         kserve.check_tensor_parameters("output", "y", [key])

@@ -46,9 +46,13 @@ async def test_unknown_model_is_not_found_and_bad_version_is_invalid(
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_stream_infer_is_unimplemented(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
-    call = stub.ModelStreamInfer(iter([pb.ModelInferRequest(model_name="affine")]))
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        async for _ in call:
-            pass
-    assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
+async def test_stream_infer_answers_each_request_in_order(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    good = pb.ModelInferRequest(model_name="affine", id="good")
+    good.inputs.add(name="input", datatype="FP32", shape=[1, 4])
+    good.raw_input_contents.append(np.arange(4, dtype=np.float32).tobytes())
+    no_inputs = pb.ModelInferRequest(model_name="affine", id="no-inputs")
+    answers = [answer async for answer in stub.ModelStreamInfer(iter([good, no_inputs, good]))]
+    assert [a.infer_response.id for a in answers] == ["good", "", "good"]
+    assert answers[1].error_message == "Invalid number of inputs - Expected: 1; Actual: 0"
+    scaled = np.frombuffer(answers[2].infer_response.raw_output_contents[0], np.float32)
+    np.testing.assert_array_equal(scaled, np.arange(4, dtype=np.float32) * 2 + 1)
