@@ -42,9 +42,3 @@ def _any_auto_shape(config: ModelConfig) -> bool:
     if isinstance(config.shape, dict):
         return any(spec == "auto" for spec in config.shape.values())
     return config.shape == "auto"
-
-
-def pipeline_node_problems(config: ModelConfig) -> list[str]:
-    """Why the model ``config`` may not be a pipeline node (spec §9.1), empty when it may; for the pipeline
-    loader and validate-config, which know which models a pipeline's nodes name."""
-    return [IN_PIPELINE] if config.stateful else []
