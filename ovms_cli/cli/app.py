@@ -25,6 +25,7 @@ from ovms_cli.cli.usage import (
     UsageOptions,
     preprocessing_usage_error,
     usage_error,
+    worker_count,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +78,14 @@ GrpcWorkers = Annotated[
 RestWorkers = Annotated[
     int | None,
     typer.Option("--rest_workers", help="REST workers: 1 (one event loop).", rich_help_panel=SERVER),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Server processes sharing the gRPC and REST ports (1 to the CPU cores; default 1).",
+        rich_help_panel=SERVER,
+    ),
 ]
 GrpcChannelArguments = Annotated[
     str | None,
@@ -272,6 +281,7 @@ def serve(
     rest_bind_address: RestBind = "0.0.0.0",
     grpc_workers: GrpcWorkers = 1,
     rest_workers: RestWorkers = None,
+    workers: Workers = None,
     grpc_channel_arguments: GrpcChannelArguments = None,
     grpc_max_threads: GrpcMaxThreads = None,
     grpc_memory_quota: GrpcMemoryQuota = None,
@@ -324,6 +334,7 @@ def serve(
             cpu_extension=None if cpu_extension is None else str(cpu_extension),
             grpc_memory_quota=grpc_memory_quota,
             grpc_channel_arguments_problem=channel_arguments_problem,
+            workers=workers,
         )
     ) or preprocessing_usage_error(
         layout, mean=mean, scale=scale, color_format=color_format, precision=precision
@@ -379,7 +390,7 @@ def serve(
         api_key=api_key,
         cors=cors,
     )
-    _run(settings, models)
+    _run_workers(settings, models, worker_count(workers, grpc_workers))
 
 
 MODEL_OPTIONS = (
@@ -481,6 +492,29 @@ def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error
+
+
+def _run_workers(settings: ServerSettings, models: tuple[ModelConfig, ...], count: int) -> None:
+    """One server; or, with ``--workers N``, the supervisor of N, or (``OVMS_WORKER`` set) one of them."""
+    from dataclasses import replace
+
+    from ovms_cli.transports.server import StartupError, check_ports_free
+    from ovms_cli.workers.slot import WorkerSlot, WorkerSlotError
+    from ovms_cli.workers.supervisor import supervise
+    from ovms_cli.workers.worker import SupervisorGone, become_worker
+
+    try:
+        slot = WorkerSlot.from_environment()
+        if slot is not None:
+            become_worker(slot)
+            settings = replace(settings, worker=slot)
+        elif count > 1:
+            check_ports_free(settings)
+            raise typer.Exit(supervise(sys.argv[1:], count, settings.shutdown_timeout))
+    except (StartupError, WorkerSlotError, SupervisorGone) as error:
+        _error(str(error))
+        raise typer.Exit(1) from error
+    _run(settings, models)
 
 
 JsonOutput = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for scripts.")]

@@ -1,14 +1,16 @@
 """Start-up rules on the combination of command-line options (spec §1.4): a broken one exits 64.
 
-Beyond OVMS's rules: gRPC and REST run on one event loop here, so ``--grpc_workers`` and
-``--rest_workers`` accept 1 only, and grpc.aio has no resource quota for ``--grpc_memory_quota``
-(0, no quota, is accepted).
+Beyond OVMS's rules: each server process runs gRPC and REST on one event loop, so ``--rest_workers``
+(OVMS's HTTP threads) accepts 1 only; ``--grpc_workers N`` (OVMS: N gRPC servers on one port) is
+spelled ``--workers N`` here (N server processes on the same ports), and the two may not disagree.
+grpc.aio has no resource quota for ``--grpc_memory_quota`` (0, no quota, is accepted).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 EX_USAGE = 64
@@ -43,6 +45,7 @@ class UsageOptions:
     cpu_extension: str | None = None
     grpc_memory_quota: int | None = None
     grpc_channel_arguments_problem: str | None = None  # from parse_channel_arguments
+    workers: int | None = None  # --workers; None: not given
 
 
 def usage_error(o: UsageOptions) -> str | None:
@@ -66,8 +69,17 @@ def usage_error(o: UsageOptions) -> str | None:
             f"grpc_workers count should be from 1 to CPU core count : {cores}",
         ),
         (
-            o.grpc_workers != 1,
-            f"grpc_workers: only 1 is supported, gRPC runs on the server's one event loop (got {o.grpc_workers})",
+            o.workers is not None and not 1 <= o.workers <= cores,
+            f"workers count should be from 1 to CPU core count : {cores}",
+        ),
+        (
+            o.workers is not None and o.grpc_workers not in (1, o.workers),
+            f"grpc_workers is an alias of workers here (server processes on the same ports); "
+            f"they disagree: grpc_workers {o.grpc_workers}, workers {o.workers}",
+        ),
+        (
+            worker_count(o.workers, o.grpc_workers) > 1 and not sys.platform.startswith("linux"),
+            "workers: more than one worker needs Linux (SO_REUSEPORT balancing of one port among processes)",
         ),
         (
             o.rest_workers is not None and o.rest_workers != 1,
@@ -109,6 +121,11 @@ def usage_error(o: UsageOptions) -> str | None:
         (o.grpc_channel_arguments_problem is not None, o.grpc_channel_arguments_problem or ""),
     ]
     return next((message for broken, message in checks if broken), None)
+
+
+def worker_count(workers: int | None, grpc_workers: int) -> int:
+    """The server processes to run: ``--workers``, or its alias ``--grpc_workers``."""
+    return grpc_workers if workers is None else workers
 
 
 def _valid_address(address: str) -> bool:

@@ -34,6 +34,15 @@ from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
 from ovms_cli.transports.rest import create_app
 from ovms_cli.transports.tls import TlsFiles
 from ovms_cli.transports.tracker import RequestTracker
+from ovms_cli.workers.pooled import (
+    PooledMetrics,
+    PooledModelManager,
+    PooledWatcher,
+    reuse_port_bind,
+    serve_siblings,
+    share_cpu,
+)
+from ovms_cli.workers.slot import WorkerSlot
 
 log = logging.getLogger("ovms.serving")
 
@@ -67,18 +76,21 @@ class ServerSettings:
     cpu_extension: Path | None = None  # an OpenVINO extension library for the Core
     api_key: ApiKey | None = None  # --api_key_file or $API_KEY; None: no key required
     cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
+    worker: WorkerSlot | None = None  # one of --workers N processes; None: the only server
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
-    _check_port_free(settings.grpc_bind_address, settings.port, "gRPC")
-    if settings.rest_port:
-        _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
+    if settings.worker is None:  # workers share the ports the supervisor checked
+        check_ports_free(settings)
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
-    metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
+    if settings.worker is None:
+        manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
+        metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
+        watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
+    else:
+        manager, metrics, watcher, siblings = await _pooled(settings, settings.worker)
     tracker = RequestTracker(metrics)
-    watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
     grpc_server = await _start_grpc(settings, manager, tracker)
     rest_stop = asyncio.Event()
     rest_task = _start_rest(settings, manager, watcher, tracker, rest_stop) if settings.rest_port else None
@@ -107,7 +119,21 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         if rest_task is not None:
             await rest_task
         manager.unload()
+        if settings.worker is not None:
+            siblings.close()
         log.info("Shutdown complete")
+
+
+async def _pooled(
+    settings: ServerSettings, slot: WorkerSlot
+) -> tuple[ModelManager, ServingMetrics | None, Watcher, asyncio.AbstractServer]:
+    """A worker's manager, metrics and watcher, which see the whole pool (``workers/pooled.py``)."""
+    core = _core(settings.cpu_extension)
+    share_cpu(core, slot)
+    manager = PooledModelManager(slot, core, _cache_dir(settings))
+    metrics = None if settings.metrics is None else PooledMetrics(slot, manager, settings.metrics)
+    watcher = PooledWatcher(slot, manager, settings.config_path, settings.poll_seconds)
+    return manager, metrics, watcher, await serve_siblings(slot, watcher, metrics)
 
 
 async def _drain(tracker: RequestTracker, timeout: float) -> None:
@@ -152,6 +178,13 @@ def _cache_dir(settings: ServerSettings) -> Path | None:
     return settings.cache_dir
 
 
+def check_ports_free(settings: ServerSettings) -> None:
+    """Raises ``StartupError`` when the gRPC or REST port is taken."""
+    _check_port_free(settings.grpc_bind_address, settings.port, "gRPC")
+    if settings.rest_port:
+        _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
+
+
 def _check_port_free(address: str, port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -185,7 +218,7 @@ async def _start_grpc(
         [
             ("grpc.max_receive_message_length", settings.max_request_size),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(settings.worker is not None)),
             # A stream may send this much before the server reads it, so a 600 KB request does not
             # wait for window updates. On benchmarks/models.py's overhead_probe at concurrency 1, the
             # p50 was 2.2 ms on average vs 2.5 ms with gRPC's 64 KB, and never worse in seven
@@ -226,6 +259,8 @@ def _start_rest(
 ) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
+    if settings.worker is not None:
+        config.bind = [reuse_port_bind(settings.rest_bind_address, settings.rest_port)]
     config.accesslog = None
     config.errorlog = logging.getLogger("ovms.rest")
     config.graceful_timeout = settings.shutdown_timeout
