@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from ovms_cli._proto.grpc_predict_v2_pb2 import (
     InferParameter,
@@ -57,11 +57,14 @@ _RAW_OUTPUT_TAG = tag(ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER)
 _TensorMetadataMessage = ModelMetadataResponse.TensorMetadata
 
 
-def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
+def decode_infer_request(
+    msg: ModelInferRequest, raw_input_contents: Sequence[bytes | memoryview] | None = None
+) -> InferenceRequest:
+    """``raw_input_contents``: the message's field 7 when the caller read it apart (``kserve_grpc_raw``)."""
     version = parse_version(msg.model_version)
-    raw = msg.raw_input_contents
+    raw = msg.raw_input_contents if raw_input_contents is None else raw_input_contents
     if raw:
-        _check_raw_layout(msg)
+        _check_raw_layout(msg, len(raw))
     inputs: dict[str, Array] = {}
     for index, tensor in enumerate(msg.inputs):
         kserve.check_tensor_parameters("input", tensor.name, tensor.parameters)
@@ -83,17 +86,17 @@ def decode_infer_request(msg: ModelInferRequest) -> InferenceRequest:
     )
 
 
-def _check_raw_layout(msg: ModelInferRequest) -> None:
+def _check_raw_layout(msg: ModelInferRequest, raw_count: int) -> None:
     for tensor in msg.inputs:
         if tensor.HasField("contents"):
             raise InvalidInput(
                 INVALID_MESSAGE_STRUCTURE,
                 f"Detected buffer in InferInputTensor contents for input: {tensor.name}",
             )
-    if len(msg.raw_input_contents) != len(msg.inputs):
+    if raw_count != len(msg.inputs):
         raise InvalidInput(
             "Invalid number of raw_input_contents",
-            f"Expected: {len(msg.inputs)} (one per input); Actual: {len(msg.raw_input_contents)}",
+            f"Expected: {len(msg.inputs)} (one per input); Actual: {raw_count}",
         )
 
 

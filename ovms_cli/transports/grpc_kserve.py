@@ -12,6 +12,7 @@ from ovms_cli._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from ovms_cli.errors import Unimplemented
 from ovms_cli.metrics import KSERVE
 from ovms_cli.protocol import kserve_grpc as codec
+from ovms_cli.protocol.kserve_grpc_raw import RawInferRequest, parse_infer_request
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports.errors import grpc_errors
 from ovms_cli.transports.tracker import RequestTracker, Target
@@ -51,9 +52,11 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         version = codec.parse_version(request.version)
         return codec.encode_model_metadata(self._manager.metadata(request.name, version))
 
-    async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
-        """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
-        response = await self._manager.infer(codec.decode_infer_request(request))
+    async def ModelInfer(self, request: RawInferRequest, context: grpc.aio.ServicerContext) -> bytes:
+        """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server).
+
+        The request's tensor data stays in the received bytes (``kserve_grpc_raw``)."""
+        response = await self._manager.infer(codec.decode_infer_request(request.message, request.raw))
         return codec.serialize_infer_response(response)
 
     @grpc_errors
@@ -71,7 +74,7 @@ def add_to_server(
     def unary(method: Any, request_type: Any, serialize: bool = True) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
             method,
-            request_deserializer=request_type.FromString,
+            request_deserializer=getattr(request_type, "FromString", request_type),
             response_serializer=_serialize if serialize else None,
         )
 
@@ -87,7 +90,7 @@ def add_to_server(
         ),
         "ModelInfer": unary(
             track.grpc(servicer.ModelInfer, KSERVE, "ModelInfer", _infer_target),
-            pb.ModelInferRequest,
+            parse_infer_request,
             serialize=False,
         ),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
@@ -103,8 +106,8 @@ def _target(request: pb.ModelReadyRequest | pb.ModelMetadataRequest) -> Target:
     return request.name, codec.parse_version(request.version)
 
 
-def _infer_target(request: pb.ModelInferRequest) -> Target:
-    return request.model_name, codec.parse_version(request.model_version)
+def _infer_target(request: RawInferRequest) -> Target:
+    return request.message.model_name, codec.parse_version(request.message.model_version)
 
 
 def _serialize(message: Any) -> bytes:
