@@ -3,7 +3,8 @@
     apt-get install nghttp2-client wrk          # h2load and wrk: the clients, so they cost little CPU
     python benchmarks/thread_cost.py --tree before=/tmp/ovms-main --tree after=. [--repeats 2]
 
-Each ``--tree LABEL=PATH`` is a checkout of this repository whose ``ovms_cli`` the server runs
+``--tree kserve=kserve:/venv/bin/python`` measures KServe's Python server instead
+(``benchmarks/kserve_peer.py``, installed in a venv of its own). Each other ``--tree LABEL=PATH`` is a checkout of this repository whose ``ovms_cli`` the server runs
 (``PYTHONPATH``), so two versions are measured in one run, alternating, on the same machine. For
 every tree, protocol and repetition: start ``ovms serve`` on ``overhead_probe`` (600 KB FP32 in, 4 KB
 out, almost no compute; ``benchmarks/models.py``), warm up, read ``/proc/PID/task/*/stat``, run the
@@ -44,6 +45,7 @@ from models import write_model  # noqa: E402
 from ovms_cli._proto import grpc_predict_v2_pb2 as pb  # noqa: E402
 
 OUT = HERE / "out"
+PEER = "kserve:"  # --tree kserve=kserve:/path/to/venv/bin/python: benchmarks/kserve_peer.py
 SHAPE = (1, 3, 224, 224)
 HZ = os.sysconf("SC_CLK_TCK")
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
@@ -104,19 +106,34 @@ def rest_script(directory: Path) -> Path:
 
 @contextmanager
 def serving(tree: Path, model: Path, log: Path, options: list[str]) -> Iterator[tuple[int, int, int]]:
-    """``ovms serve`` from ``tree``: (pid, gRPC port, REST port)."""
+    """``ovms serve`` from ``tree``: (pid, gRPC port, REST port).
+
+    ``python -m`` puts the working directory first on ``sys.path``, before ``PYTHONPATH`` and the
+    installed package: the server runs in ``tree`` so that it runs ``tree``'s code.
+    """
     grpc_port, rest_port = 9610, 8610
     environment = {**os.environ, "PYTHONPATH": str(tree)}
     argv = [sys.executable, "-m", "ovms_cli", "serve", "--model_name", "m", "--model_path", str(model)]
     argv += ["--port", str(grpc_port), "--rest_port", str(rest_port), "--log_level", "ERROR", *options]
+    if str(tree).startswith(PEER):  # KServe's Python server, run by the Python of its own venv
+        argv = [str(tree)[len(PEER) :], str(HERE / "kserve_peer.py"), "--model_path", str(model)]
+        argv += ["--http_port", str(rest_port), "--grpc_port", str(grpc_port)]
+        tree = HERE
     with log.open("wb") as sink:
-        process = subprocess.Popen(argv, env=environment, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, env=environment, cwd=tree, stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_ready(process, rest_port)
+        if tree != HERE:
+            _check_runs(process.pid, tree)
         yield process.pid, grpc_port, rest_port
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def _check_runs(pid: int, tree: Path) -> None:
+    if Path(f"/proc/{pid}/cwd").resolve() != tree.resolve():
+        raise RuntimeError(f"the server does not run in {tree}")
 
 
 def _wait_ready(process: subprocess.Popen[bytes], rest_port: int) -> None:
@@ -219,7 +236,7 @@ def run_wrk(port: int, script: Path, seconds: float, connections: int) -> dict[s
     argv.append(f"http://127.0.0.1:{port}/v2/models/m/infer")
     text = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     summary = json.loads(text.split("WRK_JSON ", 1)[1].splitlines()[0])
-    ok = summary["requests"] - summary["non2xx"] - summary["errors"]
+    ok = max(0, summary["requests"] - summary["non2xx"] - summary["errors"])
     return {
         "requests": summary["requests"],
         "verified": ok,
@@ -305,7 +322,8 @@ def main() -> None:
             for protocol in args.protocols.split(","):
                 for label, path in trees.items():
                     for variant, options in variants.items():
-                        row = measure(Path(path).resolve(), protocol, args, files, options)
+                        where = Path(path) if path.startswith(PEER) else Path(path).resolve()
+                        row = measure(where, protocol, args, files, options)
                         runs.append(
                             {
                                 "tree": f"{label} {variant}".strip(),

@@ -79,6 +79,14 @@ RestWorkers = Annotated[
     int | None,
     typer.Option("--rest_workers", help="REST workers: 1 (one event loop).", rich_help_panel=SERVER),
 ]
+RestServer = Annotated[
+    str,
+    typer.Option(
+        "--rest_server",
+        help="REST server: hypercorn, or uvicorn (faster REST, HTTP/1.1 only; pip install 'ovms[uvicorn]').",
+        rich_help_panel=SERVER,
+    ),
+]
 Workers = Annotated[
     int | None,
     typer.Option(
@@ -282,6 +290,7 @@ def serve(
     grpc_workers: GrpcWorkers = 1,
     rest_workers: RestWorkers = None,
     workers: Workers = None,
+    rest_server: RestServer = "hypercorn",
     grpc_channel_arguments: GrpcChannelArguments = None,
     grpc_max_threads: GrpcMaxThreads = None,
     grpc_memory_quota: GrpcMemoryQuota = None,
@@ -335,6 +344,7 @@ def serve(
             grpc_memory_quota=grpc_memory_quota,
             grpc_channel_arguments_problem=channel_arguments_problem,
             workers=workers,
+            rest_server=rest_server,
         )
     ) or preprocessing_usage_error(
         layout, mean=mean, scale=scale, color_format=color_format, precision=precision
@@ -355,6 +365,7 @@ def serve(
     if problem:
         _error(problem)
         raise typer.Exit(EX_USAGE)
+    _check_rest_server(rest_server)
     _configure_logs(log_level, log_path)
     from ovms_cli.transports.auth import ApiKeyError, load_api_key
     from ovms_cli.transports.server import MAX_MESSAGE_BYTES, ServerSettings
@@ -389,6 +400,7 @@ def serve(
         cpu_extension=cpu_extension,
         api_key=api_key,
         cors=cors,
+        rest_server=rest_server,
     )
     _run_workers(settings, models, worker_count(workers, grpc_workers))
 
@@ -492,6 +504,15 @@ def _run(settings: ServerSettings, models: tuple[ModelConfig, ...]) -> None:
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error
+
+
+def _check_rest_server(name: str) -> None:
+    from ovms_cli.transports.rest_uvicorn import missing
+
+    why = missing() if name == "uvicorn" else None
+    if why is not None:
+        _error(why)
+        raise typer.Exit(1)
 
 
 def _run_workers(settings: ServerSettings, models: tuple[ModelConfig, ...], count: int) -> None:

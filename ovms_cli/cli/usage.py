@@ -18,6 +18,7 @@ STATEFUL_OPTIONS_WITHOUT_STATEFUL = (
     "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
     "setting stateful flag for the model."
 )
+REST_SERVERS = ("hypercorn", "uvicorn")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 _HOSTNAME = re.compile(
     r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -46,6 +47,7 @@ class UsageOptions:
     grpc_memory_quota: int | None = None
     grpc_channel_arguments_problem: str | None = None  # from parse_channel_arguments
     workers: int | None = None  # --workers; None: not given
+    rest_server: str = "hypercorn"
 
 
 def usage_error(o: UsageOptions) -> str | None:
@@ -76,6 +78,10 @@ def usage_error(o: UsageOptions) -> str | None:
             o.workers is not None and o.grpc_workers not in (1, o.workers),
             f"grpc_workers is an alias of workers here (server processes on the same ports); "
             f"they disagree: grpc_workers {o.grpc_workers}, workers {o.workers}",
+        ),
+        (
+            o.rest_server not in REST_SERVERS,
+            f"rest_server should be one of: {', '.join(REST_SERVERS)} (got {o.rest_server})",
         ),
         (
             worker_count(o.workers, o.grpc_workers) > 1 and not sys.platform.startswith("linux"),

@@ -33,6 +33,7 @@ from ovms_cli.transports.auth import ApiKey, GrpcApiKey
 from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
 from ovms_cli.transports.rest import create_app
+from ovms_cli.transports.rest_uvicorn import serve_uvicorn
 from ovms_cli.transports.tls import TlsFiles
 from ovms_cli.transports.tracker import RequestTracker
 from ovms_cli.workers.pooled import (
@@ -40,6 +41,7 @@ from ovms_cli.workers.pooled import (
     PooledModelManager,
     PooledWatcher,
     reuse_port_bind,
+    reuse_port_socket,
     serve_siblings,
     share_cpu,
 )
@@ -79,6 +81,7 @@ class ServerSettings:
     api_key: ApiKey | None = None  # --api_key_file or $API_KEY; None: no key required
     cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
     worker: WorkerSlot | None = None  # one of --workers N processes; None: the only server
+    rest_server: str = "hypercorn"  # or "uvicorn" (transports/rest_uvicorn.py)
 
 
 async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
@@ -281,6 +284,15 @@ def _start_rest(
     if settings.tls is not None:
         settings.tls.configure(config)
     app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors)
+    if settings.rest_server == "uvicorn":
+        address = settings.rest_bind_address
+        bind = (
+            (address, settings.rest_port)
+            if settings.worker is None
+            else reuse_port_socket(address, settings.rest_port)
+        )
+        log.info("Started REST server (uvicorn) at %s:%d", settings.rest_bind_address, settings.rest_port)
+        return serve_uvicorn(app, bind, settings.tls, settings.shutdown_timeout, stop)
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",

@@ -109,6 +109,11 @@ def reuse_port_bind(address: str, port: int) -> str:
 
     Hypercorn sets SO_REUSEPORT only for its own multi-worker mode, so the socket is made here.
     """
+    return f"fd://{reuse_port_socket(address, port).detach()}"
+
+
+def reuse_port_socket(address: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``address:port`` with SO_REUSEPORT, as every worker of the pool binds it."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -119,4 +124,4 @@ def reuse_port_bind(address: str, port: int) -> str:
     except OSError:
         sock.close()
         raise
-    return f"fd://{sock.detach()}"
+    return sock
