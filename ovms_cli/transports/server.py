@@ -259,7 +259,7 @@ def _read_request_bodies_in_large_chunks() -> None:
     """Hypercorn 0.18 reads a connection 64 KB at a time (``tcp_server.MAX_RECV``), so a 600 KB
     body went through about ten reads, h11 events and ASGI ``receive`` messages (each through every
     middleware). Reading up to 1 MB at a time took the event loop's CPU per REST request on
-    ``overhead_probe`` from 3,229 to 2,855 µs (wrk, 8 connections; ``benchmarks/thread_cost.py``).
+    ``overhead_probe`` from 3,152 to 2,833 µs (wrk, 8 connections, one run; ``benchmarks/thread_cost.py``).
     """
     if isinstance(getattr(hypercorn_tcp_server, "MAX_RECV", None), int):
         hypercorn_tcp_server.MAX_RECV = max(hypercorn_tcp_server.MAX_RECV, REST_READ_BYTES)
