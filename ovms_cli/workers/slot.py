@@ -37,7 +37,7 @@ class WorkerSlot:
     def decode(cls, value: str) -> WorkerSlot:
         try:
             index, count, directory = value.split("/", 2)
-            slot = cls(int(index), int(count), Path("/" + directory.lstrip("/")))
+            slot = cls(int(index), int(count), Path(directory))
         except ValueError as error:
             raise WorkerSlotError(f"{ENVIRONMENT}={value!r}: expected index/count/directory") from error
         if not 0 <= slot.index < slot.count:
