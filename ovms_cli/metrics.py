@@ -377,6 +377,10 @@ class ServingMetrics:
         self.sync()
         return render(self.registry)
 
+    async def scrape(self) -> bytes:
+        """What ``GET /metrics`` answers: ``render()`` here, every worker's sum in a pool."""
+        return self.render()
+
     def _model(self, name: str) -> ModelSeries | None:
         found = self._models.get(name)
         if found is None and self._manager.has(name):

@@ -25,6 +25,7 @@ from ovms_cli.cli.usage import (
     UsageOptions,
     preprocessing_usage_error,
     usage_error,
+    worker_count,
 )
 
 if TYPE_CHECKING:
@@ -79,6 +80,22 @@ GrpcWorkers = Annotated[
 RestWorkers = Annotated[
     int | None,
     typer.Option("--rest_workers", help="REST workers: 1 (one event loop).", rich_help_panel=SERVER),
+]
+RestServer = Annotated[
+    str,
+    typer.Option(
+        "--rest_server",
+        help="REST server: hypercorn, or uvicorn (faster REST, HTTP/1.1 only; pip install 'ovms[uvicorn]').",
+        rich_help_panel=SERVER,
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Server processes sharing the gRPC and REST ports (1 to the CPU cores; default 1).",
+        rich_help_panel=SERVER,
+    ),
 ]
 GrpcChannelArguments = Annotated[
     str | None,
@@ -307,6 +324,8 @@ def serve(
     rest_bind_address: RestBind = "0.0.0.0",
     grpc_workers: GrpcWorkers = 1,
     rest_workers: RestWorkers = None,
+    workers: Workers = None,
+    rest_server: RestServer = "hypercorn",
     grpc_channel_arguments: GrpcChannelArguments = None,
     grpc_max_threads: GrpcMaxThreads = None,
     grpc_memory_quota: GrpcMemoryQuota = None,
@@ -367,6 +386,8 @@ def serve(
             model_control_mode=model_control_mode,
             model_repository_path=model_repository_path,
             load_models=tuple(load_model or ()),
+            workers=workers,
+            rest_server=rest_server,
         )
     ) or preprocessing_usage_error(
         layout, mean=mean, scale=scale, color_format=color_format, precision=precision
@@ -387,6 +408,7 @@ def serve(
     if problem:
         _error(problem)
         raise typer.Exit(EX_USAGE)
+    _check_rest_server(rest_server)
     _configure_logs(log_level, log_path)
     from ovms_cli.servables.stateful.sequence_cleaner import cleaner_interval_s
     from ovms_cli.transports.auth import ApiKeyError, load_api_key
@@ -439,8 +461,9 @@ def serve(
         cors=cors,
         control_mode=ControlMode(model_control_mode),
         model_sources=sources,
+        rest_server=rest_server,
     )
-    _run(settings, models, config)
+    _run_workers(settings, models, worker_count(workers, grpc_workers), config)
 
 
 MODEL_OPTIONS = (
@@ -567,6 +590,40 @@ def _run(
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error
+
+
+def _check_rest_server(name: str) -> None:
+    from ovms_cli.transports.rest_uvicorn import missing
+
+    why = missing() if name == "uvicorn" else None
+    if why is not None:
+        _error(why)
+        raise typer.Exit(1)
+
+
+def _run_workers(
+    settings: ServerSettings, models: tuple[ModelConfig, ...], count: int, config: ServerConfig | None = None
+) -> None:
+    """One server; or, with ``--workers N``, the supervisor of N, or (``OVMS_WORKER`` set) one of them."""
+    from dataclasses import replace
+
+    from ovms_cli.transports.server import StartupError, check_ports_free
+    from ovms_cli.workers.slot import WorkerSlot, WorkerSlotError
+    from ovms_cli.workers.supervisor import supervise
+    from ovms_cli.workers.worker import SupervisorGone, become_worker
+
+    try:
+        slot = WorkerSlot.from_environment()
+        if slot is not None:
+            become_worker(slot)
+            settings = replace(settings, worker=slot)
+        elif count > 1:
+            check_ports_free(settings)
+            raise typer.Exit(supervise(sys.argv[1:], count, settings.shutdown_timeout))
+    except (StartupError, WorkerSlotError, SupervisorGone) as error:
+        _error(str(error))
+        raise typer.Exit(1) from error
+    _run(settings, models, config)
 
 
 JsonOutput = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for scripts.")]

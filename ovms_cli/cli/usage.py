@@ -1,14 +1,16 @@
 """Start-up rules on the combination of command-line options (spec §1.4): a broken one exits 64.
 
-Beyond OVMS's rules: gRPC and REST run on one event loop here, so ``--grpc_workers`` and
-``--rest_workers`` accept 1 only, and grpc.aio has no resource quota for ``--grpc_memory_quota``
-(0, no quota, is accepted).
+Beyond OVMS's rules: each server process runs gRPC and REST on one event loop, so ``--rest_workers``
+(OVMS's HTTP threads) accepts 1 only; ``--grpc_workers N`` (OVMS: N gRPC servers on one port) is
+spelled ``--workers N`` here (N server processes on the same ports), and the two may not disagree.
+grpc.aio has no resource quota for ``--grpc_memory_quota`` (0, no quota, is accepted).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 EX_USAGE = 64
@@ -16,6 +18,7 @@ STATEFUL_OPTIONS_WITHOUT_STATEFUL = (
     "Setting low_latency_transformation, max_sequence_number and idle_sequence_cleanup require "
     "setting stateful flag for the model."
 )
+REST_SERVERS = ("hypercorn", "uvicorn")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 _HOSTNAME = re.compile(
     r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -46,6 +49,8 @@ class UsageOptions:
     model_control_mode: str = "none"
     model_repository_path: str | None = None
     load_models: tuple[str, ...] = ()  # --load_model
+    workers: int | None = None  # --workers; None: not given
+    rest_server: str = "hypercorn"
 
 
 def usage_error(o: UsageOptions) -> str | None:
@@ -70,8 +75,21 @@ def usage_error(o: UsageOptions) -> str | None:
             f"grpc_workers count should be from 1 to CPU core count : {cores}",
         ),
         (
-            o.grpc_workers != 1,
-            f"grpc_workers: only 1 is supported, gRPC runs on the server's one event loop (got {o.grpc_workers})",
+            o.workers is not None and not 1 <= o.workers <= cores,
+            f"workers count should be from 1 to CPU core count : {cores}",
+        ),
+        (
+            o.workers is not None and o.grpc_workers not in (1, o.workers),
+            f"grpc_workers is an alias of workers here (server processes on the same ports); "
+            f"they disagree: grpc_workers {o.grpc_workers}, workers {o.workers}",
+        ),
+        (
+            o.rest_server not in REST_SERVERS,
+            f"rest_server should be one of: {', '.join(REST_SERVERS)} (got {o.rest_server})",
+        ),
+        (
+            worker_count(o.workers, o.grpc_workers) > 1 and not sys.platform.startswith("linux"),
+            "workers: more than one worker needs Linux (SO_REUSEPORT balancing of one port among processes)",
         ),
         (
             o.rest_workers is not None and o.rest_workers != 1,
@@ -154,7 +172,17 @@ def _model_control_checks(o: UsageOptions) -> list[tuple[bool, str]]:
             f"--model_repository_path must be a local directory: {repository}",
         ),
         (bool(o.load_models) and not explicit, "--load_model needs --model_control_mode explicit"),
+        (
+            explicit and worker_count(o.workers, o.grpc_workers) > 1,
+            "--model_control_mode explicit needs --workers 1: a load or unload would reach only the worker "
+            "process that received it",
+        ),
     ]
+
+
+def worker_count(workers: int | None, grpc_workers: int) -> int:
+    """The server processes to run: ``--workers``, or its alias ``--grpc_workers``."""
+    return grpc_workers if workers is None else workers
 
 
 def _valid_address(address: str) -> bool:

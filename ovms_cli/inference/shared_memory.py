@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ovms_cli.errors import AlreadyExists, InvalidInput, NotFound
+from ovms_cli.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
 
 log = logging.getLogger("ovms.serving")
 
@@ -52,16 +52,21 @@ class Region:
 class SharedMemoryRegions:
     """The system shared-memory regions of one server, by the names clients registered them under."""
 
-    def __init__(self, root: Path = SHM_ROOT) -> None:
+    def __init__(self, root: Path = SHM_ROOT, refusal: str | None = None) -> None:
+        """``refusal``: why this server takes no registrations (every ``register`` then fails with it)."""
         self._root = root
         self._regions: dict[str, Region] = {}
+        self._refusal = refusal
 
     def register(self, name: str, key: str, offset: int, byte_size: int) -> None:
         """Map ``byte_size`` bytes at ``offset`` of the object ``key`` as ``name``.
 
         Raises InvalidInput (a bad name or key, a window past the object's end, an object that does
-        not exist) or AlreadyExists (``name`` is registered; Triton's rule: unregister it first).
+        not exist), AlreadyExists (``name`` is registered; Triton's rule: unregister it first) or
+        PreconditionFailed (this server takes no registrations: ``refusal``).
         """
+        if self._refusal is not None:
+            raise PreconditionFailed(self._refusal)
         _check_name(name)
         if name in self._regions:
             raise AlreadyExists(f"shared memory region '{name}' is already registered")

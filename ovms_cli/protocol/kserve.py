@@ -12,6 +12,7 @@ from ovms_cli.errors import InternalError, InvalidInput
 from ovms_cli.protocol import typed_values
 from ovms_cli.protocol.bytes_tensor import decode_bytes_tensor, encode_bytes_tensor
 from ovms_cli.protocol.tensor_shape import check_extent
+from ovms_cli.protocol.wire_buffer import array_over
 from ovms_cli.types import SPECIAL_INPUTS, Array, DType, Parameter, SpecialInput, as_bytes
 
 INVALID_CONTENT_SIZE = "Invalid content size of tensor proto"
@@ -81,7 +82,7 @@ def tensor_from_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes |
         raise InvalidInput(
             INVALID_CONTENT_SIZE, f"Expected: {expected} bytes; Actual: {actual} bytes; input name: {name}"
         )
-    return np.frombuffer(raw, dtype=dtype.numpy).reshape(shape)
+    return array_over(raw, dtype.numpy, shape)
 
 
 def tensor_from_values(name: str, datatype: str, shape: Sequence[int], values: Collection[object]) -> Array:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from ovms_cli._proto.grpc_predict_v2_pb2 import (
     InferParameter,
@@ -60,13 +60,16 @@ _TensorMetadataMessage = ModelMetadataResponse.TensorMetadata
 
 
 def decode_infer_request(
-    msg: ModelInferRequest, regions: SharedMemoryRegions | None = None
+    msg: ModelInferRequest,
+    regions: SharedMemoryRegions | None = None,
+    raw_input_contents: Sequence[bytes | memoryview] | None = None,
 ) -> InferenceRequest:
-    """``regions``: the server's shared-memory regions, for inputs that name one (None: refused)."""
+    """``regions``: the server's shared-memory regions, for inputs that name one (None: refused).
+    ``raw_input_contents``: the message's field 7 when the caller read it apart (``kserve_grpc_raw``)."""
     version = parse_version(msg.model_version)
-    raw = msg.raw_input_contents
+    raw = msg.raw_input_contents if raw_input_contents is None else raw_input_contents
     if raw:
-        _check_raw_layout(msg, regions)
+        _check_raw_layout(msg, regions, len(raw))
     inputs: dict[str, Array] = {}
     raw_index = 0
     for tensor in msg.inputs:
@@ -94,7 +97,7 @@ def decode_infer_request(
     )
 
 
-def _check_raw_layout(msg: ModelInferRequest, regions: SharedMemoryRegions | None) -> None:
+def _check_raw_layout(msg: ModelInferRequest, regions: SharedMemoryRegions | None, raw_count: int) -> None:
     """One raw_input_contents entry per input not in shared memory (tritonclient sends none for
     those); without ``regions``, one per input (shared-memory parameters are refused after this)."""
     for tensor in msg.inputs:
@@ -105,11 +108,11 @@ def _check_raw_layout(msg: ModelInferRequest, regions: SharedMemoryRegions | Non
             )
     in_regions = 0 if regions is None else sum(shared_memory.REGION in t.parameters for t in msg.inputs)
     expected = len(msg.inputs) - in_regions
-    if len(msg.raw_input_contents) != expected:
+    if raw_count != expected:
         which = "one per input not in shared memory" if in_regions else "one per input"
         raise InvalidInput(
             "Invalid number of raw_input_contents",
-            f"Expected: {expected} ({which}); Actual: {len(msg.raw_input_contents)}",
+            f"Expected: {expected} ({which}); Actual: {raw_count}",
         )
 
 

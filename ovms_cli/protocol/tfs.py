@@ -34,6 +34,7 @@ from ovms_cli._proto.tensorflow_serving.util.status_pb2 import StatusProto
 from ovms_cli.errors import InternalError, InvalidInput
 from ovms_cli.protocol.tensor_shape import check_extent
 from ovms_cli.protocol.typed_values import check_range
+from ovms_cli.protocol.wire_buffer import array_over
 from ovms_cli.types import (
     Array,
     DType,
@@ -215,7 +216,7 @@ def _from_content(name: str, dtype: DType, shape: tuple[int, ...], count: int, c
             INVALID_CONTENT_SIZE,
             f"Expected: {expected} bytes; Actual: {len(content)} bytes; input name: {name}",
         )
-    return np.frombuffer(content, dtype=dtype.numpy).reshape(shape)
+    return array_over(content, dtype.numpy, shape)
 
 
 def _from_values(name: str, dtype: DType, field: str, values: Iterable[object], count: int) -> Array:

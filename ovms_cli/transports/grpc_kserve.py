@@ -13,6 +13,7 @@ from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import KSERVE
 from ovms_cli.protocol import kserve_grpc as codec
 from ovms_cli.protocol import shared_memory
+from ovms_cli.protocol.kserve_grpc_raw import RawInferRequest, parse_infer_request
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports.grpc_stream import StreamInfer
 from ovms_cli.transports.tracker import RequestTracker, Target
@@ -53,11 +54,13 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         version = codec.parse_version(request.version)
         return codec.encode_model_metadata(self._manager.metadata(request.name, version))
 
-    async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> bytes:
-        """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
-        regions = self._regions
-        core_request = codec.decode_infer_request(request, regions)
-        windows = codec.output_windows(request, regions) if request.outputs else {}
+    async def ModelInfer(self, request: RawInferRequest, context: grpc.aio.ServicerContext) -> bytes:
+        """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server).
+
+        The request's tensor data stays in the received bytes (``kserve_grpc_raw``)."""
+        message, regions = request.message, self._regions
+        core_request = codec.decode_infer_request(message, regions, request.raw)
+        windows = codec.output_windows(message, regions) if message.outputs else {}
         response = await self._manager.infer(core_request)
         shared_memory.write_outputs(regions, windows, response.outputs)
         return codec.serialize_infer_response(response, windows.keys())
@@ -76,7 +79,7 @@ def add_to_server(
     def unary(method: Any, request_type: Any, serialize: bool = True) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
             method,
-            request_deserializer=request_type.FromString,
+            request_deserializer=getattr(request_type, "FromString", request_type),
             response_serializer=_serialize if serialize else None,
         )
 
@@ -92,7 +95,7 @@ def add_to_server(
         ),
         "ModelInfer": unary(
             track.grpc(servicer.ModelInfer, KSERVE, "ModelInfer", _infer_target),
-            pb.ModelInferRequest,
+            parse_infer_request,
             serialize=False,
         ),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
@@ -108,8 +111,8 @@ def _target(request: pb.ModelReadyRequest | pb.ModelMetadataRequest) -> Target:
     return request.name, codec.parse_version(request.version)
 
 
-def _infer_target(request: pb.ModelInferRequest) -> Target:
-    return request.model_name, codec.parse_version(request.model_version)
+def _infer_target(request: RawInferRequest) -> Target:
+    return request.message.model_name, codec.parse_version(request.message.model_version)
 
 
 def _serialize(message: Any) -> bytes:

@@ -109,7 +109,7 @@ def metrics_route(metrics: ServingMetrics | None) -> Route:
     async def scrape(request: Request) -> Response:
         if metrics is None:
             raise InvalidInput("Invalid request URL")
-        return Response(metrics.render(), media_type=PROMETHEUS_TEXT)
+        return Response(await metrics.scrape(), media_type=PROMETHEUS_TEXT)
 
     return Route("/metrics", rest_errors(scrape))
 

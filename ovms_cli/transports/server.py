@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 import openvino as ov
 from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.asyncio import tcp_server as hypercorn_tcp_server
 from hypercorn.config import Config as HypercornConfig
 
 from ovms_cli import __version__
@@ -36,13 +37,29 @@ from ovms_cli.transports.auth import ApiKey, GrpcApiKey
 from ovms_cli.transports.cors import CorsSettings
 from ovms_cli.transports.grpc_channel_args import ChannelArgument, merged
 from ovms_cli.transports.rest import create_app
+from ovms_cli.transports.rest_uvicorn import serve_uvicorn
 from ovms_cli.transports.tls import TlsFiles
 from ovms_cli.transports.tracker import RequestTracker
+from ovms_cli.workers.pooled import (
+    PooledMetrics,
+    PooledModelManager,
+    PooledWatcher,
+    reuse_port_bind,
+    reuse_port_socket,
+    serve_siblings,
+    share_cpu,
+)
+from ovms_cli.workers.slot import WorkerSlot
 
 log = logging.getLogger("ovms.serving")
+WORKERS_SHARE_NO_REGIONS = (
+    "System shared memory needs --workers 1: each worker process would hold its own registrations, "
+    "and a client's requests may reach any worker"
+)
 
 MAX_MESSAGE_BYTES = 1 << 30
 GRPC_STREAM_WINDOW_BYTES = 8 << 20
+REST_READ_BYTES = 1 << 20  # per read of a REST connection (see _read_request_bodies_in_large_chunks)
 FORCED_EXIT = 1
 MIN_STOP_GRACE_S = 0.5  # answers already computed still need to be written
 QUIET_PERIOD_S = 0.2  # after draining, refuse until clients stop sending for this long (see gate.py)
@@ -74,23 +91,29 @@ class ServerSettings:
     cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
     control_mode: ControlMode = ControlMode.NONE  # --model_control_mode
     model_sources: ModelSources | None = None  # explicit mode: where a load finds a model by name
+    worker: WorkerSlot | None = None  # one of --workers N processes; None: the only server
+    rest_server: str = "hypercorn"  # or "uvicorn" (transports/rest_uvicorn.py)
 
 
 async def run(
     settings: ServerSettings, models: Sequence[ModelConfig], config: ServerConfig | None = None
 ) -> None:
     """``config``: the config file's pipelines and custom node libraries, served beside ``models``."""
-    _check_port_free(settings.grpc_bind_address, settings.port, "gRPC")
-    if settings.rest_port:
-        _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
+    if settings.worker is None:  # workers share the ports the supervisor checked
+        check_ports_free(settings)
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
-    regions = SharedMemoryRegions()  # Triton's system shared memory: this server's registrations only
-    metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
+    siblings: asyncio.AbstractServer | None = None
+    if settings.worker is None:
+        manager = ModelManager(_core(settings.cpu_extension), _cache_dir(settings))
+        metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
+        watcher = _watcher(settings, manager)
+        regions = SharedMemoryRegions()  # Triton's system shared memory: this server's registrations only
+    else:
+        manager, metrics, watcher, siblings = await _pooled(settings, settings.worker)
+        regions = SharedMemoryRegions(refusal=WORKERS_SHARE_NO_REGIONS)
     tracker = RequestTracker(metrics)
     control = ModelControl(manager, settings.control_mode, settings.model_sources, models)
-    watcher = _watcher(settings, manager)
     cleaner = SequenceCleaner(settings.sequence_cleaner_interval_s, manager.idle_sequence_stores)
     grpc_server = await _start_grpc(settings, manager, tracker, control, regions)
     rest_stop = asyncio.Event()
@@ -132,7 +155,21 @@ async def run(
             await rest_task
         manager.unload()
         regions.close()
+        if siblings is not None:
+            siblings.close()
         log.info("Shutdown complete")
+
+
+async def _pooled(
+    settings: ServerSettings, slot: WorkerSlot
+) -> tuple[ModelManager, ServingMetrics | None, Watcher, asyncio.AbstractServer]:
+    """A worker's manager, metrics and watcher, which see the whole pool (``workers/pooled.py``)."""
+    core = _core(settings.cpu_extension)
+    share_cpu(core, slot)
+    manager = PooledModelManager(slot, core, _cache_dir(settings))
+    metrics = None if settings.metrics is None else PooledMetrics(slot, manager, settings.metrics)
+    watcher = PooledWatcher(slot, manager, settings.config_path, settings.poll_seconds)
+    return manager, metrics, watcher, await serve_siblings(slot, watcher, metrics)
 
 
 async def _drain(tracker: RequestTracker, timeout: float) -> None:
@@ -184,6 +221,13 @@ def _cache_dir(settings: ServerSettings) -> Path | None:
     return settings.cache_dir
 
 
+def check_ports_free(settings: ServerSettings) -> None:
+    """Raises ``StartupError`` when the gRPC or REST port is taken."""
+    _check_port_free(settings.grpc_bind_address, settings.port, "gRPC")
+    if settings.rest_port:
+        _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
+
+
 def _check_port_free(address: str, port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -221,7 +265,7 @@ async def _start_grpc(
         [
             ("grpc.max_receive_message_length", settings.max_request_size),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(settings.worker is not None)),
             # A stream may send this much before the server reads it, so a 600 KB request does not
             # wait for window updates. On benchmarks/models.py's overhead_probe at concurrency 1, the
             # p50 was 2.2 ms on average vs 2.5 ms with gRPC's 64 KB, and never worse in seven
@@ -256,6 +300,16 @@ async def _start_grpc(
     return server
 
 
+def _read_request_bodies_in_large_chunks() -> None:
+    """Hypercorn 0.18 reads a connection 64 KB at a time (``tcp_server.MAX_RECV``), so a 600 KB
+    body went through about ten reads, h11 events and ASGI ``receive`` messages (each through every
+    middleware). Reading up to 1 MB at a time took the event loop's CPU per REST request on
+    ``overhead_probe`` from 3,152 to 2,833 µs (wrk, 8 connections, one run; ``benchmarks/thread_cost.py``).
+    """
+    if isinstance(getattr(hypercorn_tcp_server, "MAX_RECV", None), int):
+        hypercorn_tcp_server.MAX_RECV = max(hypercorn_tcp_server.MAX_RECV, REST_READ_BYTES)
+
+
 def _start_rest(
     settings: ServerSettings,
     manager: ModelManager,
@@ -265,8 +319,11 @@ def _start_rest(
     control: ModelControl,
     regions: SharedMemoryRegions | None = None,
 ) -> asyncio.Task[None]:
+    _read_request_bodies_in_large_chunks()
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
+    if settings.worker is not None:
+        config.bind = [reuse_port_bind(settings.rest_bind_address, settings.rest_port)]
     config.accesslog = None
     config.errorlog = logging.getLogger("ovms.rest")
     config.graceful_timeout = settings.shutdown_timeout
@@ -283,6 +340,15 @@ def _start_rest(
         control,
         regions,
     )
+    if settings.rest_server == "uvicorn":
+        address = settings.rest_bind_address
+        bind = (
+            (address, settings.rest_port)
+            if settings.worker is None
+            else reuse_port_socket(address, settings.rest_port)
+        )
+        log.info("Started REST server (uvicorn) at %s:%d", settings.rest_bind_address, settings.rest_port)
+        return serve_uvicorn(app, bind, settings.tls, settings.shutdown_timeout, stop)
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",

@@ -127,9 +127,14 @@ USAGE_CASES = {
         ["--config_path", "{config}", "--rest_port", "8001", "--rest_workers", "4"],
         "rest_workers: only 1 is supported, REST runs on the server's one event loop (got 4)",
     ),
-    "grpc_workers beyond the one event loop": (
-        ["--config_path", "{config}", "--grpc_workers", "2"],
-        "grpc_workers: only 1 is supported, gRPC runs on the server's one event loop (got 2)",
+    "grpc_workers disagreeing with its alias workers": (
+        ["--config_path", "{config}", "--grpc_workers", "2", "--workers", "1"],
+        "grpc_workers is an alias of workers here (server processes on the same ports); "
+        "they disagree: grpc_workers 2, workers 1",
+    ),
+    "workers out of range": (
+        ["--config_path", "{config}", "--workers", "0"],
+        f"workers count should be from 1 to CPU core count : {os.cpu_count()}",
     ),
     "grpc_memory_quota": (
         ["--config_path", "{config}", "--grpc_memory_quota", "2147483648"],
