@@ -435,6 +435,10 @@ def test_a_load_model_that_fails_to_load_stops_start_up(tmp_path: Path) -> None:
             ["--config_path", "{config}", "--load_model", "tuned"],
             "--load_model needs --model_control_mode explicit",
         ),
+        (
+            ["--model_control_mode", "explicit", "--model_repository_path", "{models}", "--workers", "2"],
+            "--model_control_mode explicit needs --workers 1",
+        ),
     ],
 )
 def test_combinations_that_make_no_sense_are_usage_errors(

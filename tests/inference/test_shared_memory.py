@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovms_cli.errors import AlreadyExists, InvalidInput, NotFound
+from ovms_cli.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
 from ovms_cli.inference.shared_memory import SharedMemoryRegions
 
 
@@ -68,3 +68,11 @@ def test_status_and_unregister(regions: SharedMemoryRegions) -> None:
     regions.unregister("c")  # Triton's rule: nothing to forget is not an error
     regions.unregister()
     assert regions.status() == []
+
+
+def test_a_server_that_takes_no_registrations_says_why(tmp_path: Path) -> None:
+    (tmp_path / "data").write_bytes(bytes(64))
+    refusing = SharedMemoryRegions(root=tmp_path, refusal="System shared memory needs --workers 1")
+    with pytest.raises(PreconditionFailed, match="needs --workers 1"):
+        refusing.register("r", "/data", 0, 64)
+    assert refusing.status() == []
