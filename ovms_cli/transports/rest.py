@@ -112,6 +112,7 @@ def create_app(
     max_request_size: int | None = None,
     api_key: ApiKey | None = None,
     cors: CorsSettings | None = None,
+    extra_routes: list[Route] | None = None,
 ) -> Starlette:
     watcher = watcher or Watcher(manager, None, 0)
     track = tracker or RequestTracker()
@@ -121,6 +122,7 @@ def create_app(
             *ConfigRoutes(manager, watcher).routes(),
             *rest_tfs.routes(manager, track),
             metrics_route(track.metrics),
+            *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_exception_handler},
         middleware=[

@@ -21,10 +21,13 @@ import grpc
 import openvino as ov
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
+from starlette.routing import Route
 
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.metrics import ServingMetrics
+from ovms_cli.servables.generative.graph_config import GenerativeConfig
+from ovms_cli.servables.generative.host import GenerativeHost
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.watcher import Watcher
 from ovms_cli.transports import grpc_kserve, grpc_tfs
@@ -69,7 +72,9 @@ class ServerSettings:
     cors: CorsSettings = field(default_factory=CorsSettings)  # OVMS's defaults: any origin, method and header
 
 
-async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
+async def run(
+    settings: ServerSettings, models: Sequence[ModelConfig], generative: Sequence[GenerativeConfig] = ()
+) -> None:
     _check_port_free(settings.grpc_bind_address, settings.port, "gRPC")
     if settings.rest_port:
         _check_port_free(settings.rest_bind_address, settings.rest_port, "REST")
@@ -79,16 +84,23 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
     metrics = None if settings.metrics is None else ServingMetrics(manager, settings.metrics)
     tracker = RequestTracker(metrics)
     watcher = Watcher(manager, settings.config_path, settings.poll_seconds)
+    host = GenerativeHost(manager.core)
+    watcher.also_apply = lambda config: host.apply_config(config.raw, _folder_of(config.source))
     grpc_server = await _start_grpc(settings, manager, tracker)
     rest_stop = asyncio.Event()
-    rest_task = _start_rest(settings, manager, watcher, tracker, rest_stop) if settings.rest_port else None
+    openai = _openai_routes(host, tracker, metrics)
+    rest_task = (
+        _start_rest(settings, manager, watcher, tracker, rest_stop, openai) if settings.rest_port else None
+    )
     watching: asyncio.Task[None] | None = None
     try:
         if settings.config_path is not None:
             watcher.mark_loaded(settings.config_path.read_bytes())
+        await host.apply(generative)
         await manager.load(models)
         if settings.exit_on_load_failure:
             _check_loaded(manager)
+            _check_generative(host)
         if metrics is not None:
             metrics.sync()
         _log_summary(settings, manager)
@@ -102,6 +114,7 @@ async def run(settings: ServerSettings, models: Sequence[ModelConfig]) -> None:
         manager.ready = False
         stop.set()
         await _drain(tracker, settings.shutdown_timeout)
+        await host.close()  # streams still running after the drain end now, with an error event
         await grpc_server.stop(MIN_STOP_GRACE_S)
         rest_stop.set()
         if rest_task is not None:
@@ -128,6 +141,29 @@ def _check_loaded(manager: ModelManager) -> None:
     failure = manager.startup_failure()
     if failure is not None:
         raise StartupError(failure)
+
+
+def _folder_of(config_file: Path | None) -> Path:
+    return Path.cwd() if config_file is None else config_file.parent
+
+
+def _check_generative(host: GenerativeHost) -> None:
+    for name, problem in host.problems().items():
+        raise StartupError(f"Generative model {name} failed to load - {problem}")
+
+
+def _openai_routes(
+    host: GenerativeHost, tracker: RequestTracker, metrics: ServingMetrics | None
+) -> list[Route]:
+    """The ``/v3`` routes; their metrics join ``/metrics`` when it is on."""
+    from ovms_cli.servables.generative.metrics import GenerativeMetrics
+    from ovms_cli.transports.rest_openai import OpenAiRoutes
+
+    generative_metrics = None
+    if metrics is not None:
+        generative_metrics = GenerativeMetrics(host)
+        metrics.registry.register(generative_metrics)  # type: ignore[arg-type]
+    return OpenAiRoutes(host, tracker.gate, generative_metrics).routes()
 
 
 def _core(cpu_extension: Path | None) -> ov.Core:
@@ -223,6 +259,7 @@ def _start_rest(
     watcher: Watcher,
     tracker: RequestTracker,
     stop: asyncio.Event,
+    extra_routes: list[Route] | None = None,
 ) -> asyncio.Task[None]:
     config = HypercornConfig()
     config.bind = [f"{settings.rest_bind_address}:{settings.rest_port}"]
@@ -232,7 +269,9 @@ def _start_rest(
     config.keep_alive_timeout = 75
     if settings.tls is not None:
         settings.tls.configure(config)
-    app = create_app(manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors)
+    app = create_app(
+        manager, watcher, tracker, settings.max_request_size, settings.api_key, settings.cors, extra_routes
+    )
     task = asyncio.create_task(
         hypercorn_serve(app, config, shutdown_trigger=stop.wait),  # type: ignore[arg-type]
         name="rest-server",
