@@ -172,14 +172,16 @@ class OpenAiRoutes:
         if parsed.stream:
             writer = codec.ChunkWriter(chat, parsed.model, parsed.include_usage)
             events = self._events(servable, generation, writer, prompt, parsed, endpoint)
-            return EventStream(events, lambda: servable.stop(generation), self._gate.leave)
-        watcher = asyncio.create_task(_watch_disconnect(request.receive, lambda: servable.stop(generation)))
+            return EventStream(events, lambda: _client_left(servable, generation, endpoint), self._gate.leave)
+        left = asyncio.create_task(
+            _watch_disconnect(request.receive, lambda: _client_left(servable, generation, endpoint))
+        )
         try:
             ids: list[int] = []
             async for new in generation.tokens():
                 ids.extend(new)
         finally:
-            watcher.cancel()
+            left.cancel()
         text = (
             servable.decode(ids)
             if parsed.skip_special_tokens
@@ -211,6 +213,9 @@ class OpenAiRoutes:
             return
         finally:
             servable.stop(generation)  # a no-op once finished; frees the KV cache if the client left
+        if generation.client_left:
+            self._count({"model": parsed.model}, endpoint, False)
+            return
         self._finished(servable, generation, prompt, endpoint)
         yield writer.finish(generation.finish_reason)
         if parsed.include_usage:
@@ -292,3 +297,16 @@ class OpenAiRoutes:
                 Route(prefix + "/models/{name:path}", self.model, methods=["GET"]),
             ]
         return routes
+
+
+def _client_left(servable: TextGenerationServable, generation: Generation, endpoint: str) -> None:
+    if generation.done:
+        return
+    generation.client_left = True
+    log.info(
+        "REST %s: the client disconnected after %d tokens; generation %d stopped",
+        endpoint,
+        generation.generated,
+        generation.request_id,
+    )
+    servable.stop(generation)

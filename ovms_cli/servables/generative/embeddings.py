@@ -4,6 +4,9 @@ OpenVINO GenAI's ``TextEmbeddingPipeline`` takes strings only and reports no tok
 OVMS's ``/v3/embeddings`` also takes token ids and answers ``usage`` (the attention-mask ones,
 genai-spec §3); so the encoder runs here with the same pooling (CLS, MEAN or LAST over
 ``last_hidden_state``) and L2 normalisation the pipeline applies, and the tests compare both.
+Each text is tokenized alone and the batch padded on the right whatever the tokenizer's own
+padding (a tokenizer converted for a decoder pads on the left), so CLS is each text's first token
+and LAST its last: a text embeds the same alone or in any batch.
 Inference runs in a worker thread, never on the event loop.
 """
 
@@ -14,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -46,6 +50,7 @@ class EmbeddingsServable:
         self.inputs = {i.get_any_name() for i in self.model.inputs}
         self.max_length = _max_length(folder)
         self.pad_id = int(self.tokenizer.get_pad_token_id())
+        self.vocab_size = _config(folder).get("vocab_size")  # None: token ids are not range-checked
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         return None
@@ -58,18 +63,23 @@ class EmbeddingsServable:
         return await asyncio.to_thread(self._embed, texts, ids)
 
     def _embed(self, texts: Sequence[str] | None, ids: Sequence[Sequence[int]] | None) -> Embeddings:
+        """``texts`` or token ``ids``, one row each → f32[rows, width] and the token count."""
         if texts is not None:
-            encoded = self.tokenizer.encode(list(texts), add_special_tokens=True)
-            input_ids = encoded.input_ids.data.astype(np.int64)
-            mask = encoded.attention_mask.data.astype(np.int64)
+            ids = [self.tokenizer.encode(text, add_special_tokens=True).input_ids.data[0] for text in texts]
         else:
             assert ids is not None
-            longest = max(len(row) for row in ids)
-            input_ids = np.full((len(ids), longest), self.pad_id, np.int64)
-            mask = np.zeros((len(ids), longest), np.int64)
-            for row, values in enumerate(ids):
-                input_ids[row, : len(values)] = values
-                mask[row, : len(values)] = 1
+            limit = self.vocab_size
+            outside = None if limit is None else next((t for row in ids for t in row if t >= limit), None)
+            if outside is not None:
+                raise InvalidField(
+                    "input", f"token id {outside} is outside the vocabulary of {self.vocab_size}"
+                )
+        longest = max(len(row) for row in ids)
+        input_ids = np.full((len(ids), longest), self.pad_id, np.int64)
+        mask = np.zeros((len(ids), longest), np.int64)
+        for row, values in enumerate(ids):
+            input_ids[row, : len(values)] = values
+            mask[row, : len(values)] = 1
         lengths = mask.sum(axis=1)
         if int(lengths.max()) > self.max_length:
             if not self.config.truncate:
@@ -102,12 +112,16 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
     return hidden[np.arange(hidden.shape[0]), last, :]
 
 
-def _max_length(folder: Path) -> int:
+def _config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
-    if path.exists():
-        config = json.loads(path.read_text())
-        for key in ("max_position_embeddings", "max_trained_positions"):
-            value = config.get(key)
-            if isinstance(value, int) and value > 0:
-                return value
+    document = json.loads(path.read_text()) if path.exists() else {}
+    return document if isinstance(document, dict) else {}
+
+
+def _max_length(folder: Path) -> int:
+    config = _config(folder)
+    for key in ("max_position_embeddings", "max_trained_positions"):
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
     return DEFAULT_MAX_LENGTH

@@ -71,6 +71,7 @@ class Generation:
         "_done",
         "_event",
         "_pending",
+        "client_left",
         "error",
         "finish_reason",
         "first_token_at",
@@ -85,6 +86,7 @@ class Generation:
         self._event = asyncio.Event()
         self._pending: list[int] = []
         self._done = False
+        self.client_left = False
         self.error: ServingError | None = None
         self.finish_reason: str | None = None
         self.generated = 0

@@ -198,9 +198,11 @@ def build_embeddings(folder: Path, text_model: Path, hidden: int = 32, seed: int
     folder.mkdir(parents=True, exist_ok=True)
     for name in TOKENIZER_FILES:
         shutil.copy(text_model / name, folder / name)
-    vocab = json.loads((text_model / "config.json").read_text()).get("vocab_size", 512)
+    vocab = json.loads((text_model / "config.json").read_text())["vocab_size"]
     ov.save_model(_encoder(vocab, hidden, seed), str(folder / "openvino_model.xml"))
-    _write_json(folder / "config.json", {"model_type": "bert", "max_position_embeddings": 512})
+    _write_json(
+        folder / "config.json", {"model_type": "bert", "max_position_embeddings": 512, "vocab_size": vocab}
+    )
 
 
 def _encoder(vocab: int, hidden: int, seed: int) -> object:
