@@ -356,7 +356,7 @@ def serve(
     generative_options = {name: parameters[name] for name in GENERATIVE_OPTIONS}
     generative_folder = source_model or (model_path if task is not None else None)
     if generative_folder is not None and model_name is None:
-        model_name = Path(generative_folder).name  # OVMS: the source model's name
+        model_name = Path(generative_folder).resolve().name  # OVMS: the source model's name
     if generative_folder is not None and model_path is None:
         model_path = generative_folder
     from ovms_cli.transports.grpc_channel_args import ChannelArgumentsError, parse_channel_arguments

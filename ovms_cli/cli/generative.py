@@ -64,7 +64,7 @@ def generative_from_cli(
         from ovms_cli.servables.generative.graph_config import read_graph
 
         try:
-            return read_graph(name or path.name, graph)
+            return read_graph(name or path.resolve().name, graph)
         except GraphConfigError as error:
             raise GenerativeUsageError(str(error)) from error
     kind = task_of(task)
@@ -82,7 +82,7 @@ def generative_from_cli(
     if plugin_config is not None:
         graph_options["plugin_config"] = plugin_config
     try:
-        return config_from_options(name or path.name, kind, graph_options, Path.cwd(), "command line")
+        return config_from_options(name or path.resolve().name, kind, graph_options, Path.cwd(), "command line")
     except GraphConfigError as error:
         raise GenerativeUsageError(str(error).removeprefix("command line: ")) from error
 

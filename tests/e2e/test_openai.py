@@ -8,6 +8,8 @@ import base64
 import json
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -593,3 +595,92 @@ def test_sigterm_ends_streams_within_shutdown_timeout(models: Path, tmp_path: Pa
     finally:
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_single_model_flags_serve_a_folder(models: Path, tmp_path: Path) -> None:
+    folder = models.parent / EMBEDDINGS
+    server = start_server(
+        [
+            "--source_model",
+            str(folder),
+            "--task",
+            "embeddings",
+            "--model_name",
+            "vectors",
+            "--pooling",
+            "MEAN",
+        ],
+        tmp_path / "ovms.log",
+        command=(sys.executable, "-m", "ovms_cli"),  # OVMS's form: no subcommand
+    )
+    try:
+        listed = httpx.get(f"http://{server.rest_url}/v3/models", timeout=30).json()
+        assert [m["id"] for m in listed["data"]] == ["vectors"]
+        answer = httpx.post(
+            f"http://{server.rest_url}/v3/embeddings", json={"model": "vectors", "input": "hi"}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        config = genai.TextEmbeddingPipeline.Config()
+        config.pooling_type = genai.TextEmbeddingPipeline.PoolingType.MEAN
+        expected = genai.TextEmbeddingPipeline(str(folder), "CPU", config).embed_query("hi")
+        np.testing.assert_allclose(answer.json()["data"][0]["embedding"], expected, rtol=1e-4, atol=1e-5)
+    finally:
+        assert server.stop() == 0, server.log_text()
+
+
+def test_a_missing_model_folder_stops_single_model_start(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ovms_cli",
+            "--source_model",
+            str(tmp_path / "empty"),
+            "--task",
+            "text_generation",
+            "--rest_port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Generative model empty failed to load" in done.stderr
+
+
+def _served(server: ServerProcess) -> set[str]:
+    return {m["id"] for m in httpx.get(f"http://{server.rest_url}/v3/models", timeout=30).json()["data"]}
+
+
+def test_config_reload_adds_and_removes_generative_models(models: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    root = models.parent
+
+    def write(*names: str) -> None:
+        entries = [{"name": n, "base_path": str(root / n)} for n in names]
+        config.write_text(json.dumps({"model_config_list": [], "mediapipe_config_list": entries}))
+
+    write(LLM)
+    server = start_server(
+        ["--config_path", str(config), "--file_system_poll_wait_seconds", "0"], tmp_path / "ovms.log"
+    )
+    try:
+        assert _served(server) == {LLM}
+        write(LLM, RERANK)
+        assert (
+            httpx.post(f"http://{server.rest_url}/v1/config/reload", timeout=60).status_code == 201
+        )  # changed
+        assert _served(server) == {LLM, RERANK}
+        write(RERANK)
+        assert (
+            httpx.post(f"http://{server.rest_url}/v1/config/reload", timeout=60).status_code == 201
+        )  # changed
+        assert _served(server) == {RERANK}
+        gone = httpx.post(
+            f"http://{server.rest_url}/v3/completions", json={"model": LLM, "prompt": "x"}, timeout=30
+        )
+        assert gone.status_code == 404
+    finally:
+        assert server.stop() == 0, server.log_text()

@@ -88,8 +88,10 @@ _OPTIONS = {
     Task.RERANK: {"models_path", "target_device", "plugin_config"},
 }
 _CALCULATOR = re.compile(r'calculator\s*:\s*"(\w+)"')
-_OPTIONS_BLOCK = re.compile(r"\[type\.googleapis\.com/mediapipe\.(\w+)\]\s*:?\s*\{(?P<body>[^{}]*)\}", re.S)
-_FIELD = re.compile(r'(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[^\s"{}]+)')
+_OPTIONS_START = re.compile(r"\[type\.googleapis\.com/mediapipe\.(\w+)\]\s*:?\s*\{")
+_STRING = r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"""  # text format strings: double or single quotes
+_FIELD = re.compile(rf"""(\w+)\s*:\s*({_STRING}|[^\s"',{{}}]+)""")
+_BLOCK_TOKEN = re.compile(rf"{_STRING}|[{{}}]")
 
 
 def read_graph(name: str, graph: Path) -> GenerativeConfig:
@@ -107,11 +109,27 @@ def read_graph(name: str, graph: Path) -> GenerativeConfig:
         known = ", ".join(CALCULATORS)
         raise GraphConfigError(f"{graph}: expected exactly one node with calculator {known}")
     task, options_type = CALCULATORS[calculators[0]]
-    block = next((m for m in _OPTIONS_BLOCK.finditer(text) if m.group(1) == options_type), None)
-    if block is None:
+    start = next((m for m in _OPTIONS_START.finditer(text) if m.group(1) == options_type), None)
+    if start is None:
         raise GraphConfigError(f"{graph}: the {calculators[0]} node has no {options_type}")
-    options = {key: _scalar(value) for key, value in _FIELD.findall(block.group("body"))}
+    body = _block_body(text, start.end(), graph)
+    if "{" in _FIELD.sub("", body):
+        raise GraphConfigError(f"{graph}: {options_type}: nested options are not supported")
+    options = {key: _scalar(value) for key, value in _FIELD.findall(body)}
     return config_from_options(name, task, options, graph.parent, str(graph))
+
+
+def _block_body(text: str, begin: int, graph: Path) -> str:
+    """The text from ``begin`` to the brace closing the one just before it (braces in strings skipped)."""
+    depth = 1
+    for token in _BLOCK_TOKEN.finditer(text, begin):
+        if token.group() == "{":
+            depth += 1
+        elif token.group() == "}":
+            depth -= 1
+            if depth == 0:
+                return text[begin : token.start()]
+    raise GraphConfigError(f"{graph}: unbalanced braces")
 
 
 def config_from_options(
@@ -171,6 +189,8 @@ def _plugin_config(text: Any, source: str) -> tuple[tuple[str, Any], ...]:
 def _scalar(token: str) -> Any:
     if token.startswith('"'):
         return json.loads(token)
+    if token.startswith("'"):
+        return json.loads('"' + token[1:-1].replace("\\'", "'").replace('"', '\\"') + '"')
     if token in ("true", "false"):
         return token == "true"
     try:
