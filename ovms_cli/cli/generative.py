@@ -82,7 +82,9 @@ def generative_from_cli(
     if plugin_config is not None:
         graph_options["plugin_config"] = plugin_config
     try:
-        return config_from_options(name or path.resolve().name, kind, graph_options, Path.cwd(), "command line")
+        return config_from_options(
+            name or path.resolve().name, kind, graph_options, Path.cwd(), "command line"
+        )
     except GraphConfigError as error:
         raise GenerativeUsageError(str(error).removeprefix("command line: ")) from error
 

@@ -182,11 +182,7 @@ class OpenAiRoutes:
                 ids.extend(new)
         finally:
             left.cancel()
-        text = (
-            servable.decode(ids)
-            if parsed.skip_special_tokens
-            else servable.tokenizer.decode(ids, skip_special_tokens=False)
-        )
+        text = servable.decode(ids, parsed.skip_special_tokens)
         self._finished(servable, generation, prompt, endpoint)
         content = codec.generation_response(
             chat, parsed.model, text, generation.finish_reason, prompt.tokens, len(ids)
@@ -204,7 +200,7 @@ class OpenAiRoutes:
     ) -> AsyncIterator[bytes]:
         try:
             yield writer.first()
-            async for text in servable.text(generation):
+            async for text in servable.text(generation, parsed.skip_special_tokens):
                 yield writer.text(text)
         except ServingError as error:
             log_error(error, f"REST stream {endpoint}")

@@ -171,26 +171,29 @@ class TextGenerationServable:
     def stop(self, generation: Generation) -> None:
         self.engine.stop(generation)
 
-    def decode(self, ids: list[int]) -> str:
-        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens))
 
-    async def text(self, generation: Generation) -> AsyncIterator[str]:
-        """The generation's text as it comes, released as GenAI's ``TextStreamer`` does: never
-        inside a UTF-8 character (a decode ending in U+FFFD waits for the next token)."""
-        window: list[int] = []
-        printed = 0
+    async def text(self, generation: Generation, skip_special_tokens: bool = True) -> AsyncIterator[str]:
+        """The generation's text as it comes. Each release decodes the new tokens after the previous
+        release's tokens and keeps only what they add (vLLM's incremental detokenizer), so tokenizers
+        whose pieces decode differently at the start of a text (SentencePiece's leading space) stream
+        the same text as a unary answer; a decode ending in U+FFFD (half a UTF-8 character) waits."""
+        tokens: list[int] = []
+        prefix_start = read_start = 0  # tokens[prefix_start:read_start]: the last release's tokens
         async for ids in generation.tokens():
-            window.extend(ids)
-            decoded = self.decode(window)
-            if decoded.endswith("\ufffd"):
+            tokens.extend(ids)
+            prefix = self.decode(tokens[prefix_start:read_start], skip_special_tokens)
+            decoded = self.decode(tokens[prefix_start:], skip_special_tokens)
+            if decoded.endswith("\ufffd") or len(decoded) <= len(prefix):
                 continue
-            if len(decoded) > printed:
-                yield decoded[printed:]
-            window, printed = [], 0
-        if window:
-            rest = self.decode(window)[printed:]
-            if rest:
-                yield rest
+            yield decoded[len(prefix) :]
+            prefix_start, read_start = read_start, len(tokens)
+        if read_start < len(tokens):  # the generation ended inside a character: release what is left
+            prefix = self.decode(tokens[prefix_start:read_start], skip_special_tokens)
+            decoded = self.decode(tokens[prefix_start:], skip_special_tokens)
+            if len(decoded) > len(prefix):
+                yield decoded[len(prefix) :]
 
 
 def _chat_template(folder: Path) -> str | None:
