@@ -147,14 +147,17 @@ class OpenAiRoutes:
     async def chat(self, request: Request, body: dict[str, Any]) -> Response:
         parsed = codec.parse_chat(body)
         servable = self._text_generation(parsed.model)
-        prompt = servable.chat_prompt(parsed.messages, parsed.add_generation_prompt, parsed.chat_kwargs)
+        # the tokenizer is an OpenVINO model (milliseconds a call): off the event loop
+        prompt = await asyncio.to_thread(
+            servable.chat_prompt, parsed.messages, parsed.add_generation_prompt, parsed.chat_kwargs
+        )
         return await self._generate(request, servable, parsed, prompt, "messages", "chat/completions")
 
     async def completions(self, request: Request, body: dict[str, Any]) -> Response:
         parsed = codec.parse_completion(body)
         servable = self._text_generation(parsed.model)
         assert parsed.prompt is not None
-        prompt = servable.completion_prompt(parsed.prompt)
+        prompt = await asyncio.to_thread(servable.completion_prompt, parsed.prompt)
         return await self._generate(request, servable, parsed, prompt, "prompt", "completions")
 
     async def _generate(
@@ -167,7 +170,7 @@ class OpenAiRoutes:
         endpoint: str,
     ) -> Response:
         config = servable.generation_config(prompt, parsed.sampling, field)
-        generation = servable.submit(prompt, config)
+        generation = servable.submit(prompt, config, parsed.stream, parsed.skip_special_tokens)
         chat = endpoint == "chat/completions"
         if parsed.stream:
             writer = codec.ChunkWriter(chat, parsed.model, parsed.include_usage)
@@ -177,15 +180,12 @@ class OpenAiRoutes:
             _watch_disconnect(request.receive, lambda: _client_left(servable, generation, endpoint))
         )
         try:
-            ids: list[int] = []
-            async for new in generation.tokens():
-                ids.extend(new)
+            text = "".join([t async for t in generation.texts()])
         finally:
             left.cancel()
-        text = servable.decode(ids, parsed.skip_special_tokens)
         self._finished(servable, generation, prompt, endpoint)
         content = codec.generation_response(
-            chat, parsed.model, text, generation.finish_reason, prompt.tokens, len(ids)
+            chat, parsed.model, text, generation.finish_reason, prompt.tokens, generation.generated
         )
         return Response(content, media_type=JSON)
 
@@ -200,7 +200,7 @@ class OpenAiRoutes:
     ) -> AsyncIterator[bytes]:
         try:
             yield writer.first()
-            async for text in servable.text(generation, parsed.skip_special_tokens):
+            async for text in generation.texts():
                 yield writer.text(text)
         except ServingError as error:
             log_error(error, f"REST stream {endpoint}")

@@ -24,6 +24,7 @@ import openvino as ov
 import openvino_genai as genai
 
 from ovms_cli.errors import InternalError, NotReady, ServingError
+from ovms_cli.servables.generative.detokenizer import IncrementalText, release
 
 log = logging.getLogger("ovms.genai")
 
@@ -41,8 +42,8 @@ _DONE = (
 )
 
 
-Update = tuple["Generation", list[int], "str | None", bool, "ServingError | None"]
-"""(generation, new token ids, finish reason, finished, error): what one step did to one request."""
+Update = tuple["Generation", int, str, "str | None", bool, "ServingError | None"]
+"""(generation, new tokens, new text, finish reason, finished, error): what one step did to one request."""
 
 
 class Cancelled(ServingError):
@@ -61,10 +62,11 @@ class EngineLoad:
 
 
 class Generation:
-    """One request's tokens as they come, read on the event loop.
+    """One request's text as it comes, read on the event loop.
 
-    ``tokens()`` yields lists of new token ids; afterwards ``finish_reason`` is ``stop``,
-    ``length`` or ``tool_calls``. Times are ``time.perf_counter`` seconds.
+    ``texts()`` yields the text as the detokenizer releases it (for a unary request: all of it at
+    the end); ``generated`` counts the tokens; afterwards ``finish_reason`` is ``stop``, ``length``
+    or ``tool_calls``. Times are ``time.perf_counter`` seconds.
     """
 
     __slots__ = (
@@ -79,12 +81,14 @@ class Generation:
         "last_token_at",
         "request_id",
         "started_at",
+        "text_state",
     )
 
-    def __init__(self, request_id: int) -> None:
+    def __init__(self, request_id: int, text_state: IncrementalText) -> None:
         self.request_id = request_id
+        self.text_state = text_state  # the stepping thread's
         self._event = asyncio.Event()
-        self._pending: list[int] = []
+        self._pending: list[str] = []
         self._done = False
         self.client_left = False
         self.error: ServingError | None = None
@@ -98,13 +102,14 @@ class Generation:
     def done(self) -> bool:
         return self._done
 
-    def receive(self, ids: list[int], finish_reason: str | None, done: bool, now: float) -> None:
-        if ids:
+    def receive(self, tokens: int, text: str, finish_reason: str | None, done: bool, now: float) -> None:
+        if tokens:
             if self.first_token_at is None:
                 self.first_token_at = now
             self.last_token_at = now
-            self.generated += len(ids)
-            self._pending.extend(ids)
+            self.generated += tokens
+        if text:
+            self._pending.append(text)
         if done:
             self._done = True
             self.finish_reason = finish_reason or self.finish_reason
@@ -115,12 +120,12 @@ class Generation:
         self._done = True
         self._event.set()
 
-    async def tokens(self) -> AsyncIterator[list[int]]:
+    async def texts(self) -> AsyncIterator[str]:
         while True:
             await self._event.wait()
             self._event.clear()
             if self._pending:
-                ready, self._pending = self._pending, []
+                ready, self._pending = "".join(self._pending), []
                 yield ready
             if self._done:
                 if self.error is not None:
@@ -137,6 +142,7 @@ class ContinuousBatchingEngine:
         on_step: Callable[[list[Generation]], None] | None = None,
     ) -> None:
         self._pipeline = pipeline
+        self._tokenizer = pipeline.get_tokenizer()
         self._on_step = on_step
         self._condition = threading.Condition()
         self._adds: list[tuple[Generation, ov.Tensor, genai.GenerationConfig]] = []
@@ -153,9 +159,11 @@ class ContinuousBatchingEngine:
         self._thread = threading.Thread(target=self._run, name=f"genai-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, prompt_ids: ov.Tensor, config: genai.GenerationConfig) -> Generation:
-        """Queue a request; its tokens arrive on the returned ``Generation`` (on this event loop)."""
-        generation = Generation(next(self._ids))
+    def submit(
+        self, prompt_ids: ov.Tensor, config: genai.GenerationConfig, stream: bool, skip_special_tokens: bool
+    ) -> Generation:
+        """Queue a request; its text arrives on the returned ``Generation`` (on this event loop)."""
+        generation = Generation(next(self._ids), IncrementalText(stream, skip_special_tokens))
         with self._condition:
             if self._closing:
                 raise NotReady("Server is shutting down", "the generation was not started")
@@ -214,12 +222,12 @@ class ContinuousBatchingEngine:
         try:
             handle = self._pipeline.add_request(generation.request_id, ids, config)
         except Exception as error:
-            self._post([(generation, [], None, True, InternalError("Generation failed", str(error)))])
+            self._post([(generation, 0, "", None, True, InternalError("Generation failed", str(error)))])
             return
         self._active[generation.request_id] = (handle, generation)
 
     def _collect(self) -> None:
-        updates: list[Update] = []
+        progress: list[tuple[Generation, list[int], str | None, bool, ServingError | None]] = []
         finished: list[int] = []
         for request_id, (handle, generation) in self._active.items():
             ids: list[int] = []
@@ -234,11 +242,16 @@ class ContinuousBatchingEngine:
                 error = None
                 if status is genai.GenerationStatus.IGNORED:
                     error = InternalError("Generation failed", "the request did not fit in the KV cache")
-                updates.append((generation, ids, reason, True, error))
+                progress.append((generation, ids, reason, True, error))
             elif ids:
-                updates.append((generation, ids, None, False, None))
+                progress.append((generation, ids, None, False, None))
         for request_id in finished:
             del self._active[request_id]
+        texts = release(self._tokenizer, [(g.text_state, ids, done) for g, ids, _, done, _ in progress])
+        updates: list[Update] = [
+            (g, len(ids), text, reason, done, error)
+            for (g, ids, reason, done, error), text in zip(progress, texts, strict=True)
+        ]
         metrics = self._pipeline.get_metrics()
         self.load = EngineLoad(
             metrics.scheduled_requests,
@@ -256,19 +269,19 @@ class ContinuousBatchingEngine:
     def _deliver(self, updates: list[Update]) -> None:
         now = time.perf_counter()
         ended: list[Generation] = []
-        for generation, ids, reason, done, error in updates:
+        for generation, tokens, text, reason, done, error in updates:
             if error is not None:
                 generation.fail(error)
                 ended.append(generation)
                 continue
-            generation.receive(ids, reason, done, now)
+            generation.receive(tokens, text, reason, done, now)
             if done:
                 ended.append(generation)
         if ended and self._on_step is not None:
             self._on_step(ended)
 
     def _fail_all(self, error: ServingError) -> None:
-        updates: list[Update] = [(g, [], None, True, error) for _, g in self._active.values()]
+        updates: list[Update] = [(g, 0, "", None, True, error) for _, g in self._active.values()]
         for handle, _ in self._active.values():
             handle.stop()
         self._active.clear()
@@ -281,6 +294,6 @@ class ContinuousBatchingEngine:
         cancelled = Cancelled("Generation cancelled", "the server is shutting down")
         self._fail_all(cancelled)
         if adds:
-            self._post([(g, [], None, True, cancelled) for g, _, _ in adds])
+            self._post([(g, 0, "", None, True, cancelled) for g, _, _ in adds])
         while self._pipeline.has_non_finished_requests():  # let the stopped handles release their blocks
             self._pipeline.step()

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,8 @@ class TextGenerationServable:
         self.tokenizer = self.pipeline.get_tokenizer()
         self.chat_template = _chat_template(folder)
         self.max_model_length = _max_model_length(folder)
-        self._base = folder / "generation_config.json"
+        base = folder / "generation_config.json"
+        self._base = str(base) if base.exists() else None
         self.engine = ContinuousBatchingEngine(self.pipeline)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -110,7 +111,7 @@ class TextGenerationServable:
     def generation_config(self, prompt: Prompt, sampling: Sampling, field: str) -> genai.GenerationConfig:
         """GenAI's settings for one request. Raises InvalidField for a prompt too long for the model."""
         self._check_length(prompt, sampling, field)
-        config = genai.GenerationConfig(str(self._base)) if self._base.exists() else genai.GenerationConfig()
+        config = genai.GenerationConfig(self._base) if self._base else genai.GenerationConfig()
         config.apply_chat_template = False
         if sampling.max_tokens is not None:
             config.max_new_tokens = sampling.max_tokens
@@ -165,35 +166,13 @@ class TextGenerationServable:
                 f"max_tokens exceeds limit provided in graph config: {self.config.max_tokens_limit}",
             )
 
-    def submit(self, prompt: Prompt, config: genai.GenerationConfig) -> Generation:
-        return self.engine.submit(prompt.ids, config)
+    def submit(
+        self, prompt: Prompt, config: genai.GenerationConfig, stream: bool, skip_special_tokens: bool
+    ) -> Generation:
+        return self.engine.submit(prompt.ids, config, stream, skip_special_tokens)
 
     def stop(self, generation: Generation) -> None:
         self.engine.stop(generation)
-
-    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        return str(self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens))
-
-    async def text(self, generation: Generation, skip_special_tokens: bool = True) -> AsyncIterator[str]:
-        """The generation's text as it comes. Each release decodes the new tokens after the previous
-        release's tokens and keeps only what they add (vLLM's incremental detokenizer), so tokenizers
-        whose pieces decode differently at the start of a text (SentencePiece's leading space) stream
-        the same text as a unary answer; a decode ending in U+FFFD (half a UTF-8 character) waits."""
-        tokens: list[int] = []
-        prefix_start = read_start = 0  # tokens[prefix_start:read_start]: the last release's tokens
-        async for ids in generation.tokens():
-            tokens.extend(ids)
-            prefix = self.decode(tokens[prefix_start:read_start], skip_special_tokens)
-            decoded = self.decode(tokens[prefix_start:], skip_special_tokens)
-            if decoded.endswith("\ufffd") or len(decoded) <= len(prefix):
-                continue
-            yield decoded[len(prefix) :]
-            prefix_start, read_start = read_start, len(tokens)
-        if read_start < len(tokens):  # the generation ended inside a character: release what is left
-            prefix = self.decode(tokens[prefix_start:read_start], skip_special_tokens)
-            decoded = self.decode(tokens[prefix_start:], skip_special_tokens)
-            if len(decoded) > len(prefix):
-                yield decoded[len(prefix) :]
 
 
 def _chat_template(folder: Path) -> str | None:
