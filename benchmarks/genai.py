@@ -36,6 +36,7 @@ import openvino_genai as genai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from genai_models import greedy, scheduler
 from server_process import free_port
 
 from ovms_cli.servables.generative.tiny_models import DecoderShape, build_text_generation
@@ -61,28 +62,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def _scheduler() -> genai.SchedulerConfig:
-    config = genai.SchedulerConfig()
-    config.cache_size = 1
-    config.max_num_seqs = 64
-    config.max_num_batched_tokens = 256
-    config.dynamic_split_fuse = True
-    return config
-
-
-def _config(tokens: int) -> genai.GenerationConfig:
-    config = genai.GenerationConfig()
-    config.max_new_tokens = tokens
-    config.do_sample = False
-    config.ignore_eos = True
-    config.apply_chat_template = False
-    return config
-
-
 def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens: int) -> Run:
     tokenizer = pipeline.get_tokenizer()
     prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
-    config = _config(tokens)
+    config = greedy(tokens)
     start = time.perf_counter()
     handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
     added = [start] * streams
@@ -218,7 +201,7 @@ def main() -> None:
             f"model: {parameters / 1e6:.1f} M parameters, openvino_model.bin+xml {size / 1e6:.1f} MB",
             flush=True,
         )
-        pipeline = genai.ContinuousBatchingPipeline(str(folder), _scheduler(), "CPU")
+        pipeline = genai.ContinuousBatchingPipeline(str(folder), scheduler(cache_size=1), "CPU")
         in_process(pipeline, 2, 8)  # warm-up
         process, rest = _start_server(folder)
         url = f"http://127.0.0.1:{rest}/v3/completions"

@@ -37,11 +37,11 @@ def greedy(max_new_tokens: int, ignore_eos: bool = True) -> genai.GenerationConf
     return config
 
 
-def scheduler() -> genai.SchedulerConfig:
-    """The demo graph's settings (graph_text for ovms demo)."""
+def scheduler(cache_size: int = 0, max_num_seqs: int = 64) -> genai.SchedulerConfig:
+    """The demo graph's settings (graph_text for ovms demo) by default."""
     settings = genai.SchedulerConfig()
-    settings.cache_size = 0
-    settings.max_num_seqs = 64
+    settings.cache_size = cache_size
+    settings.max_num_seqs = max_num_seqs
     settings.max_num_batched_tokens = 256
     settings.dynamic_split_fuse = True
     return settings

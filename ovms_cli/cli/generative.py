@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ovms_cli.servables.generative.graph_config import (
+    TASK_OPTIONS,
     GenerativeConfig,
     GraphConfigError,
     Task,
@@ -12,16 +13,7 @@ from ovms_cli.servables.generative.graph_config import (
 )
 
 TASKS = ", ".join(t.value for t in Task)
-TEXT_OPTIONS = (
-    "cache_size",
-    "max_num_seqs",
-    "max_num_batched_tokens",
-    "enable_prefix_caching",
-    "dynamic_split_fuse",
-    "max_tokens_limit",
-)
-EMBEDDING_OPTIONS = ("pooling", "normalize", "truncate")
-OPTION_OF = {"normalize": "normalize_embeddings"}  # OVMS's CLI name -> its graph option
+OPTION_OF = {"normalize": "normalize_embeddings"}  # OVMS's CLI name -> its graph option, where they differ
 
 
 class GenerativeUsageError(ValueError):
@@ -68,9 +60,7 @@ def generative_from_cli(
         except GraphConfigError as error:
             raise GenerativeUsageError(str(error)) from error
     kind = task_of(task)
-    allowed = (
-        TEXT_OPTIONS if kind is Task.TEXT_GENERATION else EMBEDDING_OPTIONS if kind is Task.EMBEDDINGS else ()
-    )
+    allowed = [cli for cli in options if OPTION_OF.get(cli, cli) in TASK_OPTIONS[kind]]
     graph_options: dict[str, object] = {"models_path": str(path.resolve())}
     for option, value in given.items():
         if option not in allowed:

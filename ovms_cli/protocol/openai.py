@@ -219,7 +219,6 @@ def _refuse_logprobs(fields: dict[str, Any]) -> None:
 
 def parse_chat(body: dict[str, Any]) -> GenerationRequest:
     fields = _present(body, CHAT_FIELDS)
-    stream, include_usage = _stream(fields)
     _refuse_logprobs(fields)
     max_tokens = _unsigned(fields, "max_tokens")
     completion_tokens = _unsigned(fields, "max_completion_tokens")
@@ -236,12 +235,10 @@ def parse_chat(body: dict[str, Any]) -> GenerationRequest:
     add_generation_prompt = kwargs.pop("add_generation_prompt", True)
     if not isinstance(add_generation_prompt, bool):
         raise InvalidField("chat_template_kwargs", "add_generation_prompt accepts values true or false")
-    return GenerationRequest(
-        model=body["model"],
-        sampling=_sampling(fields, stream, max_tokens),
-        stream=stream,
-        include_usage=include_usage,
-        skip_special_tokens=_bool(fields, "skip_special_tokens", True),
+    return _generation_request(
+        body["model"],
+        fields,
+        max_tokens,
         messages=_messages(fields.get("messages")),
         chat_kwargs=kwargs,
         add_generation_prompt=add_generation_prompt,
@@ -298,7 +295,6 @@ def _content(content: Any, where: str) -> str:
 
 def parse_completion(body: dict[str, Any]) -> GenerationRequest:
     fields = _present(body, COMPLETION_FIELDS)
-    stream, include_usage = _stream(fields)
     _refuse_logprobs(fields)
     if _bool(fields, "echo", False):
         raise InvalidField("echo", "echo is not supported by this server")
@@ -310,13 +306,21 @@ def parse_completion(body: dict[str, Any]) -> GenerationRequest:
         raise InvalidField("prompt", "prompt is missing")
     if not isinstance(prompt, str):
         raise InvalidField("prompt", "prompt is not a string")
+    return _generation_request(body["model"], fields, max_tokens, prompt=prompt)
+
+
+def _generation_request(
+    model: str, fields: dict[str, Any], max_tokens: int | None, **specific: Any
+) -> GenerationRequest:
+    """The fields chat and completions share, and what only one of them has (``specific``)."""
+    stream, include_usage = _stream(fields)
     return GenerationRequest(
-        model=body["model"],
+        model=model,
         sampling=_sampling(fields, stream, max_tokens),
         stream=stream,
         include_usage=include_usage,
         skip_special_tokens=_bool(fields, "skip_special_tokens", True),
-        prompt=prompt,
+        **specific,
     )
 
 

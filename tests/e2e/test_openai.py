@@ -49,20 +49,6 @@ def reference(models: Path) -> genai.ContinuousBatchingPipeline:
     return genai.ContinuousBatchingPipeline(str(models.parent / LLM), scheduler(), "CPU")
 
 
-def _expected(
-    pipeline: genai.ContinuousBatchingPipeline, text: str, chat: bool, tokens: int
-) -> tuple[str, int]:
-    """(text, prompt tokens) of greedy in-process generation, prompted as OVMS prompts (spec §2.2-2.3)."""
-    tokenizer = pipeline.get_tokenizer()
-    if chat:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
-    ids = tokenizer.encode(text, add_special_tokens=not chat).input_ids
-    result = pipeline.generate([ids], [greedy(tokens)])[0]
-    return tokenizer.decode(
-        result.m_generation_ids[0] if hasattr(result, "m_generation_ids") else result.m_generation_ids
-    ), int(ids.shape[1])
-
-
 def _reference(
     pipeline: genai.ContinuousBatchingPipeline, text: str, chat: bool, tokens: int
 ) -> tuple[str, int]:

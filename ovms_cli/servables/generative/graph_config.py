@@ -65,27 +65,26 @@ class GenerativeConfig:
 
 _UNSIGNED = ("cache_size", "max_num_seqs", "max_num_batched_tokens", "max_tokens_limit")
 _BOOLEANS = ("enable_prefix_caching", "dynamic_split_fuse", "normalize_embeddings", "truncate")
-_OPTIONS = {
-    Task.TEXT_GENERATION: {
-        "models_path",
-        "device",
-        "plugin_config",
+TASK_OPTIONS = {  # beyond models_path, the device and plugin_config; also the CLI's flags
+    Task.TEXT_GENERATION: (
         "cache_size",
         "max_num_seqs",
         "max_num_batched_tokens",
         "enable_prefix_caching",
         "dynamic_split_fuse",
         "max_tokens_limit",
-    },
-    Task.EMBEDDINGS: {
+    ),
+    Task.EMBEDDINGS: ("normalize_embeddings", "pooling", "truncate"),
+    Task.RERANK: (),
+}
+_OPTIONS = {
+    task: {
         "models_path",
-        "target_device",
+        "device" if task is Task.TEXT_GENERATION else "target_device",
         "plugin_config",
-        "normalize_embeddings",
-        "pooling",
-        "truncate",
-    },
-    Task.RERANK: {"models_path", "target_device", "plugin_config"},
+        *names,
+    }
+    for task, names in TASK_OPTIONS.items()
 }
 _CALCULATOR = re.compile(r'calculator\s*:\s*"(\w+)"')
 _OPTIONS_START = re.compile(r"\[type\.googleapis\.com/mediapipe\.(\w+)\]\s*:?\s*\{")
