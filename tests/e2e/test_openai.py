@@ -24,6 +24,14 @@ from server_process import ServerProcess, start_server
 
 MESSAGES = [{"role": "user", "content": "Hello world! How are you today?"}]
 PROMPT = "The quick brown fox"
+LONG_STREAM = {
+    "model": LLM,
+    "prompt": PROMPT,
+    "max_tokens": 500,
+    "temperature": 0,
+    "stream": True,
+    "ignore_eos": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -483,14 +491,7 @@ def _metric(server: ServerProcess, name: str, labels: str) -> float:
 
 
 def test_disconnect_mid_stream_stops_generation(genai_server: ServerProcess, client: openai.OpenAI) -> None:
-    body = {
-        "model": LLM,
-        "prompt": PROMPT,
-        "max_tokens": 500,
-        "temperature": 0,
-        "stream": True,
-        "ignore_eos": True,
-    }
+    body = LONG_STREAM
     with httpx.stream(
         "POST", f"http://{genai_server.rest_url}/v3/completions", json=body, timeout=30
     ) as answer:
@@ -514,28 +515,26 @@ def test_disconnect_mid_stream_stops_generation(genai_server: ServerProcess, cli
 
 def test_metrics_count_requests_and_tokens(genai_server: ServerProcess, client: openai.OpenAI) -> None:
     labels = f'name="{LLM}"'
-    before = {
-        "requests": _metric(
-            genai_server, "ovms_llm_requests_total", f'name="{LLM}",endpoint="completions",outcome="success"'
-        ),
-        "prompt": _metric(genai_server, "ovms_llm_prompt_tokens_total", labels),
-        "generated": _metric(genai_server, "ovms_llm_generation_tokens_total", labels),
-        "ttft": _metric(genai_server, "ovms_llm_time_to_first_token_seconds_count", labels),
-        "tpot": _metric(genai_server, "ovms_llm_time_per_output_token_seconds_count", labels),
-    }
+
+    def counts() -> dict[str, float]:
+        return {
+            "requests": _metric(
+                genai_server,
+                "ovms_llm_requests_total",
+                f'name="{LLM}",endpoint="completions",outcome="success"',
+            ),
+            "prompt": _metric(genai_server, "ovms_llm_prompt_tokens_total", labels),
+            "generated": _metric(genai_server, "ovms_llm_generation_tokens_total", labels),
+            "ttft": _metric(genai_server, "ovms_llm_time_to_first_token_seconds_count", labels),
+            "tpot": _metric(genai_server, "ovms_llm_time_per_output_token_seconds_count", labels),
+        }
+
+    before = counts()
     answer = client.completions.create(
         model=LLM, prompt=PROMPT, max_tokens=7, temperature=0, extra_body={"ignore_eos": True}
     )
     assert answer.usage is not None
-    after = {
-        "requests": _metric(
-            genai_server, "ovms_llm_requests_total", f'name="{LLM}",endpoint="completions",outcome="success"'
-        ),
-        "prompt": _metric(genai_server, "ovms_llm_prompt_tokens_total", labels),
-        "generated": _metric(genai_server, "ovms_llm_generation_tokens_total", labels),
-        "ttft": _metric(genai_server, "ovms_llm_time_to_first_token_seconds_count", labels),
-        "tpot": _metric(genai_server, "ovms_llm_time_per_output_token_seconds_count", labels),
-    }
+    after = counts()
     assert {k: after[k] - before[k] for k in before} == {
         "requests": 1,
         "prompt": answer.usage.prompt_tokens,
@@ -550,14 +549,7 @@ def test_metrics_count_requests_and_tokens(genai_server: ServerProcess, client: 
 
 def test_sigterm_ends_streams_within_shutdown_timeout(models: Path, tmp_path: Path) -> None:
     server = start_server(["--config_path", str(models), "--shutdown_timeout", "0.5"], tmp_path / "ovms.log")
-    body = {
-        "model": LLM,
-        "prompt": PROMPT,
-        "max_tokens": 500,
-        "temperature": 0,
-        "stream": True,
-        "ignore_eos": True,
-    }
+    body = LONG_STREAM
     try:
         with httpx.stream(
             "POST", f"http://{server.rest_url}/v3/completions", json=body, timeout=30
