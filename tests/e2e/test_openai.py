@@ -651,10 +651,17 @@ def test_config_reload_adds_and_removes_generative_models(models: Path, tmp_path
             httpx.post(f"http://{server.rest_url}/v1/config/reload", timeout=60).status_code == 201
         )  # changed
         assert _served(server) == {LLM, RERANK}
-        write(RERANK)
-        assert (
-            httpx.post(f"http://{server.rest_url}/v1/config/reload", timeout=60).status_code == 201
-        )  # changed
+        body = {**LONG_STREAM, "max_tokens": 300, "stream_options": {"include_usage": True}}
+        with httpx.stream(
+            "POST", f"http://{server.rest_url}/v3/completions", json=body, timeout=60
+        ) as stream:
+            lines = stream.iter_lines()
+            assert next(lines).startswith("data: {")
+            write(RERANK)  # the stream's model is removed while it generates: the stream still finishes
+            assert httpx.post(f"http://{server.rest_url}/v1/config/reload", timeout=60).status_code == 201
+            rest = [line for line in lines if line]
+        assert rest[-1] == "data: [DONE]"
+        assert json.loads(rest[-2][len("data: ") :])["usage"]["completion_tokens"] == 300
         assert _served(server) == {RERANK}
         gone = httpx.post(
             f"http://{server.rest_url}/v3/completions", json={"model": LLM, "prompt": "x"}, timeout=30

@@ -171,6 +171,11 @@ class ContinuousBatchingEngine:
             self._condition.notify()
         return generation
 
+    @property
+    def idle(self) -> bool:
+        """No generation queued or running."""
+        return not self._adds and not self._active
+
     def stop(self, generation: Generation) -> None:
         """Stop a generation (its client left): the pipeline frees its KV cache blocks."""
         if generation.done:

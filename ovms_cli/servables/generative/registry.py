@@ -23,6 +23,8 @@ from ovms_cli.servables.generative.text_generation import TextGenerationServable
 
 log = logging.getLogger("ovms.genai")
 
+RETIRE_POLL_S = 0.05
+
 GenerativeServable = TextGenerationServable | EmbeddingsServable | RerankServable
 
 
@@ -51,6 +53,7 @@ class GenerativeRegistry:
         self._served: dict[str, Served] = {}
         self.problems: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._retiring: dict[asyncio.Task[None], GenerativeServable] = {}
 
     async def apply(self, configs: Sequence[GenerativeConfig]) -> bool:
         """Serve exactly ``configs``. True if anything changed; failures are in ``problems``."""
@@ -81,12 +84,12 @@ class GenerativeRegistry:
                     config.models_path,
                 )
                 if current is not None:
-                    await asyncio.to_thread(current.servable.close)
+                    self._retire(current.servable)
                 changed = True
             wanted = {c.name for c in configs}
             for name in [n for n in self._served if n not in wanted]:
                 log.info("Generative model %s was removed from the configuration: unloading it", name)
-                await asyncio.to_thread(self._served.pop(name).servable.close)
+                self._retire(self._served.pop(name).servable)
                 changed = True
             return changed
 
@@ -113,8 +116,23 @@ class GenerativeRegistry:
     def text_generation(self) -> list[TextGenerationServable]:
         return [s.servable for s in self._served.values() if isinstance(s.servable, TextGenerationServable)]
 
+    def _retire(self, servable: GenerativeServable) -> None:
+        """Unload a replaced or removed servable once its in-flight requests finish (ARCHITECTURE §3)."""
+        task = asyncio.create_task(self._unload_when_idle(servable))
+        self._retiring[task] = servable
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
+
+    async def _unload_when_idle(self, servable: GenerativeServable) -> None:
+        while isinstance(servable, TextGenerationServable) and not servable.engine.idle:
+            await asyncio.sleep(RETIRE_POLL_S)
+        await asyncio.to_thread(servable.close)
+        log.info("Generative model %s retired from %s", servable.config.name, servable.config.models_path)
+
     def close(self) -> None:
-        """Stop every generation (shutdown) and unload."""
+        """Stop every generation, retiring ones included (shutdown), and unload."""
+        for task, servable in list(self._retiring.items()):
+            task.cancel()
+            servable.close()
         for served in self._served.values():
             served.servable.close()
         self._served.clear()
