@@ -557,6 +557,10 @@ def test_sigterm_ends_streams_within_shutdown_timeout(models: Path, tmp_path: Pa
             lines = answer.iter_lines()
             next(lines)
             server.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while "Shutting down" not in server.log_text():  # the signal is handled: new requests are refused
+                assert time.monotonic() < deadline, "the server did not start shutting down"
+                time.sleep(0.02)
             refused = httpx.post(
                 f"http://{server.rest_url}/v3/completions", json={**body, "stream": False}, timeout=30
             )

@@ -3,10 +3,10 @@
 OVMS runs OpenVINO GenAI's ``ContinuousBatchingPipeline`` with one engine thread that calls
 ``step()`` while requests are unfinished and sleeps on a condition otherwise (genai-spec §7.1).
 Here the same thread also adds requests and stops handles (so the pipeline is only ever touched
-from it), and after every step hands all new tokens to the event loop in ONE
-``call_soon_threadsafe``: many concurrent requests share each step and each step costs the loop
-one callback, not one per request. ``step()`` runs in C++ without the GIL, so the loop
-detokenizes and writes responses while the next step computes.
+from it), detokenizes the step's new tokens of every request in one call (``detokenizer``), and
+hands them to the event loop in ONE ``call_soon_threadsafe``: many concurrent requests share each
+step and each step costs the loop one callback, not one per request. ``step()`` holds the GIL, so
+the thread then waits for the loop to pass the text on (``CATCH_UP_TIMEOUT_S``).
 """
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ _DONE = (
 
 Update = tuple["Generation", int, str, "str | None", bool, "ServingError | None"]
 """(generation, new tokens, new text, finish reason, finished, error): what one step did to one request."""
+
+
+CATCH_UP_TIMEOUT_S = 0.05
+"""Longest the stepping thread waits for the event loop to hand a step's text to its readers.
+
+``ContinuousBatchingPipeline.step()`` holds the GIL while it runs (measured: a 1 ms sleep on
+another thread took a whole 200 ms step), so the event loop can only run between steps. Waiting
+until it has woken every reader of a step before starting the next keeps it from falling behind
+with many streams; the wait costs nothing the GIL did not already cost."""
 
 
 class Cancelled(ServingError):
@@ -153,6 +162,7 @@ class ContinuousBatchingEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.load = EngineLoad()
+        self._caught_up = threading.Event()
 
     def start(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         self._loop = loop
@@ -265,9 +275,11 @@ class ContinuousBatchingEngine:
         )
         if updates:
             self._post(updates)
+            self._caught_up.wait(CATCH_UP_TIMEOUT_S)
 
     def _post(self, updates: list[Update]) -> None:
         assert self._loop is not None
+        self._caught_up.clear()
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody reads any more
             self._loop.call_soon_threadsafe(self._deliver, updates)
 
@@ -284,6 +296,8 @@ class ContinuousBatchingEngine:
                 ended.append(generation)
         if ended and self._on_step is not None:
             self._on_step(ended)
+        assert self._loop is not None
+        self._loop.call_soon(self._caught_up.set)  # after the readers this woke have run once
 
     def _fail_all(self, error: ServingError) -> None:
         updates: list[Update] = [(g, 0, "", None, True, error) for _, g in self._active.values()]
