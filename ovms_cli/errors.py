@@ -6,6 +6,7 @@ an error response by hand::
 
     ServingError                       500  INTERNAL
     ├── InvalidInput                   400  INVALID_ARGUMENT
+    │   └── InvalidField               400  INVALID_ARGUMENT (names the field)
     ├── Unauthenticated                401  UNAUTHENTICATED
     ├── NotFound                       404  NOT_FOUND
     │   ├── ModelNotFound              404  NOT_FOUND
@@ -113,3 +114,11 @@ class Aborted(ServingError):
 class InternalError(ServingError):
     http_status = 500
     grpc_code = grpc.StatusCode.INTERNAL
+
+
+class InvalidField(InvalidInput):
+    """A request field with a value the server refuses; ``param`` names the field (OpenAI's error ``param``)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)

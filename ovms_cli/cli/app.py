@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from ovms_cli.config.model_config import ModelConfig
     from ovms_cli.config.server_config import ServerConfig
+    from ovms_cli.servables.generative.graph_config import GenerativeConfig
     from ovms_cli.servables.model_control import ModelSources
     from ovms_cli.transports.server import ServerSettings
 
@@ -294,6 +295,51 @@ PrecisionOpt = Annotated[
     str | None,
     typer.Option("--precision", help="CLIENT:MODEL, e.g. uint8:fp32.", rich_help_panel=SINGLE),
 ]
+GENAI = "Generative model (--task; the genai extra)"
+SourceModel = Annotated[
+    str | None,
+    typer.Option(
+        "--source_model", help="Local OpenVINO GenAI model folder (no download).", rich_help_panel=GENAI
+    ),
+]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option("--task", help="text_generation, embeddings or rerank.", rich_help_panel=GENAI),
+]
+CacheSize = Annotated[
+    int | None, typer.Option("--cache_size", min=0, help="KV cache, GB (0: grows).", rich_help_panel=GENAI)
+]
+MaxNumSeqs = Annotated[
+    int | None, typer.Option("--max_num_seqs", min=1, help="Sequences per step.", rich_help_panel=GENAI)
+]
+MaxBatchedTokens = Annotated[
+    int | None,
+    typer.Option("--max_num_batched_tokens", min=1, help="Tokens per step.", rich_help_panel=GENAI),
+]
+MaxTokensLimit = Annotated[
+    int | None,
+    typer.Option("--max_tokens_limit", min=1, help="max_tokens must be below this.", rich_help_panel=GENAI),
+]
+PrefixCaching = Annotated[
+    str | None, typer.Option("--enable_prefix_caching", help="true or false.", rich_help_panel=GENAI)
+]
+SplitFuse = Annotated[
+    str | None, typer.Option("--dynamic_split_fuse", help="true or false.", rich_help_panel=GENAI)
+]
+Pooling = Annotated[str | None, typer.Option("--pooling", help="CLS, MEAN or LAST.", rich_help_panel=GENAI)]
+Normalize = Annotated[str | None, typer.Option("--normalize", help="true or false.", rich_help_panel=GENAI)]
+Truncate = Annotated[str | None, typer.Option("--truncate", help="true or false.", rich_help_panel=GENAI)]
+GENERATIVE_OPTIONS = (
+    "cache_size",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "max_tokens_limit",
+    "enable_prefix_caching",
+    "dynamic_split_fuse",
+    "pooling",
+    "normalize",
+    "truncate",
+)
 
 
 @app.command()
@@ -350,9 +396,27 @@ def serve(
     model_control_mode: ModelControlMode = "none",
     model_repository_path: ServeRepositoryPath = None,
     load_model: LoadModel = None,
+    source_model: SourceModel = None,
+    task: TaskOpt = None,
+    cache_size: CacheSize = None,
+    max_num_seqs: MaxNumSeqs = None,
+    max_num_batched_tokens: MaxBatchedTokens = None,
+    max_tokens_limit: MaxTokensLimit = None,
+    enable_prefix_caching: PrefixCaching = None,
+    dynamic_split_fuse: SplitFuse = None,
+    pooling: Pooling = None,
+    normalize: Normalize = None,
+    truncate: Truncate = None,
 ) -> None:
     """Serve the models of a config file or of a model repository, or one model given by --model_name
-    and --model_path."""
+    and --model_path (a generative one: --source_model or --model_path with --task)."""
+    parameters = locals()
+    generative_options = {name: parameters[name] for name in GENERATIVE_OPTIONS}
+    generative_folder = source_model or (model_path if task is not None else None)
+    if generative_folder is not None and model_name is None:
+        model_name = Path(generative_folder).resolve().name  # OVMS: the source model's name
+    if generative_folder is not None and model_path is None:
+        model_path = generative_folder
     from ovms_cli.transports.grpc_channel_args import ChannelArgumentsError, parse_channel_arguments
 
     channel_arguments: tuple[tuple[str, int | str], ...] = ()
@@ -405,6 +469,20 @@ def serve(
         cors = cors_settings(allowed_origins, allowed_methods, allowed_headers, allow_credentials)
     except CorsError as error:
         problem = problem or str(error)
+    if problem is None and generative_folder is None and _any_given(generative_options, GENERATIVE_OPTIONS):
+        problem = "Generative options (--cache_size, --pooling, ...) need --task or --source_model"
+    generative = []
+    if problem is None and generative_folder is not None:
+        from ovms_cli.cli.generative import GenerativeUsageError, generative_from_cli
+
+        try:
+            generative = [
+                generative_from_cli(
+                    model_name, generative_folder, task, target_device, plugin_config, generative_options
+                )
+            ]
+        except GenerativeUsageError as error:
+            problem = str(error)
     if problem:
         _error(problem)
         raise typer.Exit(EX_USAGE)
@@ -437,6 +515,9 @@ def serve(
         models = _repository_models(repository)
     elif config is not None:
         models = config.models
+        generative = _generative_from_file(config)
+    elif generative:
+        models = ()
     else:
         assert model_name is not None and model_path is not None
         models = _model_from_options(name=model_name, path=model_path, **model_options)
@@ -463,7 +544,7 @@ def serve(
         model_sources=sources,
         rest_server=rest_server,
     )
-    _run_workers(settings, models, worker_count(workers, grpc_workers), config)
+    _run_workers(settings, models, worker_count(workers, grpc_workers), config, generative)
 
 
 MODEL_OPTIONS = (
@@ -508,10 +589,6 @@ def _configure_logs(level: str, path: Path | None = None) -> None:
         raise typer.Exit(1) from error
 
 
-def _models_from_file(path: Path) -> tuple[ModelConfig, ...]:
-    return _config_from_file(path).models
-
-
 def _metrics(config: ServerConfig | None, enable: bool, names: str, rest_port: int) -> tuple[str, ...] | None:
     from ovms_cli.config.monitoring import MonitoringError, metrics_families
 
@@ -531,6 +608,16 @@ def _config_from_file(path: Path) -> ServerConfig:
         for problem in error.problems:
             _error(f"{path}: {problem}")
         raise typer.Exit(1) from error
+
+
+def _generative_from_file(config: ServerConfig) -> list[GenerativeConfig]:
+    """config.json's generative graphs (``mediapipe_config_list``); refused entries are reported."""
+    from ovms_cli.servables.generative.host import configs_from_file
+
+    configs, problems = configs_from_file(config.raw, config.source.parent if config.source else Path.cwd())
+    for name, problem in problems.items():
+        _error(f"{config.source}: generative model {name}: {problem}")
+    return configs
 
 
 def _event_loop_run(main: Coroutine[Any, Any, None]) -> None:
@@ -581,12 +668,15 @@ def _repository_models(repository: Path) -> tuple[ModelConfig, ...]:
 
 
 def _run(
-    settings: ServerSettings, models: tuple[ModelConfig, ...], config: ServerConfig | None = None
+    settings: ServerSettings,
+    models: tuple[ModelConfig, ...],
+    config: ServerConfig | None = None,
+    generative: Sequence[GenerativeConfig] = (),
 ) -> None:
     from ovms_cli.transports.server import StartupError, run
 
     try:
-        _event_loop_run(run(settings, models, config))
+        _event_loop_run(run(settings, models, config, generative))
     except StartupError as error:
         _error(str(error))
         raise typer.Exit(1) from error
@@ -602,7 +692,11 @@ def _check_rest_server(name: str) -> None:
 
 
 def _run_workers(
-    settings: ServerSettings, models: tuple[ModelConfig, ...], count: int, config: ServerConfig | None = None
+    settings: ServerSettings,
+    models: tuple[ModelConfig, ...],
+    count: int,
+    config: ServerConfig | None = None,
+    generative: Sequence[GenerativeConfig] = (),
 ) -> None:
     """One server; or, with ``--workers N``, the supervisor of N, or (``OVMS_WORKER`` set) one of them."""
     from dataclasses import replace
@@ -623,7 +717,7 @@ def _run_workers(
     except (StartupError, WorkerSlotError, SupervisorGone) as error:
         _error(str(error))
         raise typer.Exit(1) from error
-    _run(settings, models, config)
+    _run(settings, models, config, generative)
 
 
 JsonOutput = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for scripts.")]
@@ -771,24 +865,43 @@ def remove_from_config(config_path: EditConfigPath, model_name: EditModelName) -
     print(f"Removed model {model_name} from {config}")
 
 
+DemoTask = Annotated[
+    str | None,
+    typer.Option(
+        "--task", help="text_generation, embeddings or rerank: a tiny generative model (genai extra)."
+    ),
+]
+
+
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo repository.")] = Path(
-        "demo-models"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", "--dest", help="Where to write the demo repository.")
+    ] = Path("demo-models"),
+    task: DemoTask = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Only build the models.")] = False,
     port: Port = 9000,
     rest_port: RestPort = 8000,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Build a tiny demo model repository with OpenVINO and serve it."""
+    """Build a tiny demo model repository with OpenVINO (or OpenVINO GenAI, --task) and serve it."""
     from ovms_cli.demo import write_demo_repository
     from ovms_cli.transports.server import ServerSettings
 
-    config = write_demo_repository(directory)
+    if task is None:
+        config = write_demo_repository(directory)
+    else:
+        from ovms_cli.cli.generative import build_demo
+
+        config = build_demo(directory, task)
+    if no_serve:
+        print(config)
+        return
     _stdout().print(f"Wrote {config}; serving it on gRPC :{port} and REST :{rest_port}")
     _configure_logs(log_level)
-    settings = ServerSettings(port=port, rest_port=rest_port)
-    _run(settings, _models_from_file(config))
+    settings = ServerSettings(port=port, rest_port=rest_port, config_path=config)
+    loaded = _config_from_file(config)
+    _run(settings, loaded.models, loaded, _generative_from_file(loaded))
 
 
 @app.command()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ovms_cli.config.problems import quote
-from ovms_cli.config.server_config import ConfigError, load_config
+from ovms_cli.config.server_config import ConfigError, ServerConfig, load_config
 from ovms_cli.errors import PreconditionFailed
 from ovms_cli.servables.manager import ModelManager
 
@@ -45,6 +46,7 @@ class Watcher:
         self._digest: str | None = None
         self._last_failed = False
         self._lock = asyncio.Lock()
+        self.also_apply: Callable[[ServerConfig], Awaitable[bool]] | None = None  # e.g. generative models
 
     def mark_loaded(self, content: bytes) -> None:
         """Record the config that the initial load used."""
@@ -91,9 +93,12 @@ class Watcher:
             return self._failed("; ".join(str(p) for p in error.problems), raise_errors)
         self._digest, self._last_failed = digest, False
         log.info("Configuration file %s changed: applying it", self._config_path)
-        return await self._manager.apply(
+        changed = await self._manager.apply(
             config.models, pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir
         )
+        if self.also_apply is not None:
+            changed = await self.also_apply(config) or changed
+        return changed
 
     def _failed(self, why: str, raise_errors: bool) -> bool:
         if not self._last_failed or raise_errors:

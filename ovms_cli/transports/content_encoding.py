@@ -183,13 +183,22 @@ def _quality(text: str) -> float:
 
 def _compressing(send: Send, coding: str) -> Send:
     """``send`` holding the response back until its body is whole, then compressing it if it is
-    large enough and not already encoded."""
+    large enough and not already encoded. Server-sent events pass as they come: a stream's reader
+    needs each event when it is written."""
     start: Message | None = None
     chunks: list[bytes] = []
+    streaming = False
 
     async def compressed(message: Message) -> None:
-        nonlocal start
+        nonlocal start, streaming
+        if streaming:
+            await send(message)
+            return
         if message["type"] == "http.response.start":
+            if Headers(raw=message["headers"]).get("content-type", "").startswith(EVENT_STREAM):
+                streaming = True
+                await send(message)
+                return
             start = message
             return
         if message["type"] != "http.response.body" or start is None:
@@ -220,4 +229,5 @@ def _deflate(body: bytes) -> bytes:
     return zlib.compress(body, RESPONSE_LEVEL)
 
 
+EVENT_STREAM = "text/event-stream"
 _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"gzip": _gzip, "deflate": _deflate}

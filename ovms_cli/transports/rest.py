@@ -123,6 +123,7 @@ def create_app(
     cors: CorsSettings | None = None,
     control: ModelControl | None = None,
     regions: SharedMemoryRegions | None = None,
+    extra_routes: list[Route] | None = None,
 ) -> Starlette:
     """``regions``: the server's system shared memory (None: a registry of this app's own)."""
     watcher = watcher or Watcher(manager, None, 0)
@@ -136,6 +137,7 @@ def create_app(
             *RepositoryRoutes(control or ModelControl(manager)).routes(),
             *rest_tfs.routes(manager, track),
             metrics_route(track.metrics),
+            *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_exception_handler},
         middleware=[

@@ -22,12 +22,15 @@ import openvino as ov
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.asyncio import tcp_server as hypercorn_tcp_server
 from hypercorn.config import Config as HypercornConfig
+from starlette.routing import Route
 
 from ovms_cli import __version__
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.config.server_config import ServerConfig
 from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import ServingMetrics
+from ovms_cli.servables.generative.graph_config import GenerativeConfig
+from ovms_cli.servables.generative.host import GenerativeHost
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import ControlMode, ExplicitModeWatcher, ModelControl, ModelSources
 from ovms_cli.servables.stateful.sequence_cleaner import SequenceCleaner
@@ -96,9 +99,13 @@ class ServerSettings:
 
 
 async def run(
-    settings: ServerSettings, models: Sequence[ModelConfig], config: ServerConfig | None = None
+    settings: ServerSettings,
+    models: Sequence[ModelConfig],
+    config: ServerConfig | None = None,
+    generative: Sequence[GenerativeConfig] = (),
 ) -> None:
-    """``config``: the config file's pipelines and custom node libraries, served beside ``models``."""
+    """``config``: the config file's pipelines and custom node libraries, served beside ``models``;
+    ``generative``: the generative models (``/v3``) to serve."""
     if settings.worker is None:  # workers share the ports the supervisor checked
         check_ports_free(settings)
     stop = asyncio.Event()
@@ -115,10 +122,13 @@ async def run(
     tracker = RequestTracker(metrics)
     control = ModelControl(manager, settings.control_mode, settings.model_sources, models)
     cleaner = SequenceCleaner(settings.sequence_cleaner_interval_s, manager.idle_sequence_stores)
+    host = GenerativeHost(manager.core)
+    watcher.also_apply = lambda config: host.apply_config(config.raw, _folder_of(config.source))
     grpc_server = await _start_grpc(settings, manager, tracker, control, regions)
     rest_stop = asyncio.Event()
+    openai = _openai_routes(host, tracker, metrics)
     rest_task = (
-        _start_rest(settings, manager, watcher, tracker, rest_stop, control, regions)
+        _start_rest(settings, manager, watcher, tracker, rest_stop, control, regions, openai)
         if settings.rest_port
         else None
     )
@@ -126,6 +136,7 @@ async def run(
     try:
         if settings.config_path is not None:
             watcher.mark_loaded(settings.config_path.read_bytes())
+        await host.apply(generative)
         if config is None:
             await manager.load(models)
         else:
@@ -134,6 +145,7 @@ async def run(
             )
         if settings.exit_on_load_failure:
             _check_loaded(manager)
+            _check_generative(host)
         if metrics is not None:
             metrics.sync()
         _log_summary(settings, manager)
@@ -149,6 +161,7 @@ async def run(
         manager.ready = False
         stop.set()
         await _drain(tracker, settings.shutdown_timeout)
+        await host.close()  # streams still running after the drain end now, with an error event
         await grpc_server.stop(MIN_STOP_GRACE_S)
         rest_stop.set()
         if rest_task is not None:
@@ -197,6 +210,29 @@ def _check_loaded(manager: ModelManager) -> None:
     failure = manager.startup_failure()
     if failure is not None:
         raise StartupError(failure)
+
+
+def _folder_of(config_file: Path | None) -> Path:
+    return Path.cwd() if config_file is None else config_file.parent
+
+
+def _check_generative(host: GenerativeHost) -> None:
+    for name, problem in host.problems().items():
+        raise StartupError(f"Generative model {name} failed to load - {problem}")
+
+
+def _openai_routes(
+    host: GenerativeHost, tracker: RequestTracker, metrics: ServingMetrics | None
+) -> list[Route]:
+    """The ``/v3`` routes; their metrics join ``/metrics`` when it is on."""
+    from ovms_cli.servables.generative.metrics import GenerativeMetrics
+    from ovms_cli.transports.rest_openai import OpenAiRoutes
+
+    generative_metrics = None
+    if metrics is not None:
+        generative_metrics = GenerativeMetrics(host)
+        metrics.registry.register(generative_metrics)  # type: ignore[arg-type]
+    return OpenAiRoutes(host, tracker.gate, generative_metrics).routes()
 
 
 def _core(cpu_extension: Path | None) -> ov.Core:
@@ -318,6 +354,7 @@ def _start_rest(
     stop: asyncio.Event,
     control: ModelControl,
     regions: SharedMemoryRegions | None = None,
+    extra_routes: list[Route] | None = None,
 ) -> asyncio.Task[None]:
     _read_request_bodies_in_large_chunks()
     config = HypercornConfig()
@@ -339,6 +376,7 @@ def _start_rest(
         settings.cors,
         control,
         regions,
+        extra_routes,
     )
     if settings.rest_server == "uvicorn":
         address = settings.rest_bind_address

@@ -11,9 +11,12 @@ import pytest
 import yaml
 from starlette.routing import Route
 
+from ovms_cli.servables.generative.host import GenerativeHost
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports import rest_tfs
+from ovms_cli.transports.gate import Gate
 from ovms_cli.transports.rest import create_app
+from ovms_cli.transports.rest_openai import OpenAiRoutes
 
 OPENAPI = Path(__file__).parents[2] / "docs" / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -31,7 +34,9 @@ def document() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def routes() -> list[Route]:
-    app = create_app(ModelManager(ov.Core()))
+    core = ov.Core()
+    openai = OpenAiRoutes(GenerativeHost(core), Gate()).routes()
+    app = create_app(ModelManager(core), extra_routes=openai)
     return [route for route in app.routes if isinstance(route, Route)]
 
 

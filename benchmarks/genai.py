@@ -1,0 +1,245 @@
+"""Generated tokens per second of ``/v3/completions`` streams against OpenVINO GenAI in-process.
+
+    python benchmarks/genai.py [--streams 1 8 32] [--tokens 128] [--rounds 2] [--out FILE]
+
+Builds a random-weight llama of about 26 M parameters (``tiny_models.DecoderShape`` below; no
+download) and, for each stream count, alternates two runs on the same folder and settings
+(``SchedulerConfig``: cache_size 1 GB, max_num_seqs 64, max_num_batched_tokens 256,
+dynamic split-fuse), ``--rounds`` times each:
+
+- in-process: ``ContinuousBatchingPipeline.add_request`` for every stream, then ``step()`` in a
+  loop, reading each handle after every step (what a perfect server would do);
+- server: ``ovms serve --source_model --task text_generation`` with the same settings, N
+  concurrent SSE streams from an httpx client in this process (greedy, ignore_eos, the same prompts).
+
+Reported per run: generated tokens/s over the whole run, time to first token (request sent or
+added → first token) and inter-token latency p50/p99; the table keeps the best round of each and
+the server/in-process ratios. The client shares the machine's cores with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openvino_genai as genai
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from genai_models import greedy, scheduler
+from server_process import free_port
+
+from ovms_cli.servables.generative.tiny_models import DecoderShape, build_text_generation
+
+SHAPE = DecoderShape(layers=8, hidden=512, heads=8, kv_heads=4, ffn=1536, context=1024, vocab=512)
+PROMPT = "Continuous batching schedules many requests at the same time. The quick brown fox"
+
+
+@dataclass
+class Run:
+    tokens: int
+    seconds: float
+    ttft: list[float]
+    gaps: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens: int) -> Run:
+    tokenizer = pipeline.get_tokenizer()
+    prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
+    config = greedy(tokens)
+    start = time.perf_counter()
+    handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
+    added = [start] * streams
+    last: list[float | None] = [None] * streams
+    ttft: list[float] = []
+    gaps: list[float] = []
+    generated = 0
+    while pipeline.has_non_finished_requests():
+        pipeline.step()
+        now = time.perf_counter()
+        for i, handle in enumerate(handles):
+            while handle.can_read():
+                for output in handle.read().values():
+                    count = len(output.generated_ids)
+                    if not count:
+                        continue
+                    generated += count
+                    previous = last[i]
+                    if previous is None:
+                        ttft.append(now - added[i])
+                    else:
+                        gaps.append(now - previous)
+                    last[i] = now
+    return Run(generated, time.perf_counter() - start, ttft, gaps)
+
+
+async def _stream(
+    client: httpx.AsyncClient, url: str, index: int, tokens: int
+) -> tuple[int, float, list[float]]:
+    body = {
+        "model": "bench",
+        "prompt": f"{PROMPT} {index}",
+        "max_tokens": tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    sent = time.perf_counter()
+    first: float | None = None
+    previous = 0.0
+    gaps: list[float] = []
+    used = 0
+    async with client.stream("POST", url, json=body) as answer:
+        async for line in answer.aiter_lines():
+            if not line.startswith("data: {"):
+                continue
+            event = json.loads(line[6:])
+            if event.get("usage"):
+                used = event["usage"]["completion_tokens"]
+            if not event["choices"] or not event["choices"][0]["text"]:
+                continue
+            now = time.perf_counter()
+            if first is None:
+                first = now
+            else:
+                gaps.append(now - previous)
+            previous = now
+    assert first is not None and used == tokens, (first, used)
+    return used, first - sent, gaps
+
+
+async def served(url: str, streams: int, tokens: int) -> Run:
+    limits = httpx.Limits(max_connections=streams + 4)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        start = time.perf_counter()
+        results = await asyncio.gather(*(_stream(client, url, i, tokens) for i in range(streams)))
+        seconds = time.perf_counter() - start
+    return Run(
+        sum(r[0] for r in results), seconds, [r[1] for r in results], [g for r in results for g in r[2]]
+    )
+
+
+def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    rest = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "ovms_cli",
+        "serve",
+        "--source_model",
+        str(folder),
+        "--task",
+        "text_generation",
+    ]
+    command += [
+        "--model_name",
+        "bench",
+        "--cache_size",
+        "1",
+        "--max_num_seqs",
+        "64",
+        "--max_num_batched_tokens",
+        "256",
+    ]
+    command += ["--port", str(free_port()), "--rest_port", str(rest), "--log_level", "WARNING"]
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{rest}/v2/health/ready", timeout=2) as answer:
+                if answer.status == 200:
+                    return process, rest
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def _row(streams: int, inproc: Run, server: Run) -> str:
+    def ms(values: list[float], q: float) -> str:
+        return f"{_percentile(values, q) * 1e3:.1f}"
+
+    return (
+        f"| {streams} | {inproc.rate:.0f} | {server.rate:.0f} | {server.rate / inproc.rate:.2f} "
+        f"| {ms(inproc.ttft, 0.5)} | {ms(server.ttft, 0.5)} | {ms(inproc.ttft, 0.99)} | {ms(server.ttft, 0.99)} "
+        f"| {ms(inproc.gaps, 0.5)} | {ms(server.gaps, 0.5)} | {ms(inproc.gaps, 0.99)} | {ms(server.gaps, 0.99)} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "llm"
+        parameters = build_text_generation(folder, SHAPE)
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.name.startswith("openvino_model"))
+        print(
+            f"model: {parameters / 1e6:.1f} M parameters, openvino_model.bin+xml {size / 1e6:.1f} MB",
+            flush=True,
+        )
+        pipeline = genai.ContinuousBatchingPipeline(str(folder), scheduler(cache_size=1), "CPU")
+        in_process(pipeline, 2, 8)  # warm-up
+        process, rest = _start_server(folder)
+        url = f"http://127.0.0.1:{rest}/v3/completions"
+        try:
+            asyncio.run(served(url, 2, 8))  # warm-up
+            rows = []
+            for streams in args.streams:
+                best_in: Run | None = None
+                best_server: Run | None = None
+                for _ in range(args.rounds):
+                    inproc = in_process(pipeline, streams, args.tokens)
+                    server = asyncio.run(served(url, streams, args.tokens))
+                    print(
+                        f"{streams} streams: in-process {inproc.rate:.0f} tok/s, server {server.rate:.0f} tok/s",
+                        flush=True,
+                    )
+                    best_in = inproc if best_in is None or inproc.rate > best_in.rate else best_in
+                    best_server = (
+                        server if best_server is None or server.rate > best_server.rate else best_server
+                    )
+                assert best_in is not None and best_server is not None
+                rows.append(_row(streams, best_in, best_server))
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    header = (
+        f"Model: random-weight llama, {parameters / 1e6:.1f} M parameters ({SHAPE}); {args.tokens} generated tokens "
+        f"per stream, greedy, ignore_eos; best of {args.rounds} alternating rounds; {platform.processor() or platform.machine()}, "
+        f"openvino-genai {genai.__version__}.\n\n"
+        "| streams | in-process tok/s | server tok/s | ratio | TTFT p50 in-proc ms | TTFT p50 server ms "
+        "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    table = header + "\n".join(rows) + "\n"
+    print(table)
+    if args.out is not None:
+        args.out.write_text(table)
+
+
+if __name__ == "__main__":
+    main()
