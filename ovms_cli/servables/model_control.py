@@ -16,12 +16,12 @@ Every change goes through ``ModelManager.apply`` with the whole set that should 
 compiles beside what serves and an unload retires the model's versions once their in-flight
 requests finish: UNLOADING, then END (kept listed); requests after the unload began get NOT_FOUND.
 
-DAG pipelines (config.json's ``pipeline_config_list``, read at start-up) are not under model
-control: load and unload of a pipeline's name are refused with ``PipelineNotUnderControl`` (412 /
+DAG pipelines (config.json's ``pipeline_config_list`` and custom node libraries, read at start-up
+and again at every load and unload) are not under model control: load and unload of a pipeline's name are refused with ``PipelineNotUnderControl`` (412 /
 FAILED_PRECONDITION, as ``ModelControlDisabled``: what is a pipeline is the config file's choice).
 A pipeline follows the models it uses, as on a config reload (``PipelineRegistry.refresh`` after
 every change): it serves once they are all loaded, and is listed UNAVAILABLE with the reason while
-one is not (``unload_dependents`` or not; Triton's ensembles are loaded explicitly instead).
+one is not, whatever ``unload_dependents`` says (Triton's ensembles are loaded explicitly instead).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 from ovms_cli.config.model_config import ModelConfig, model_config_from_dict
 from ovms_cli.config.names import name_problem
 from ovms_cli.config.problems import ConfigError, quote
-from ovms_cli.config.server_config import load_config
+from ovms_cli.config.server_config import ServerConfig, load_config
 from ovms_cli.errors import InvalidInput, ModelNotFound, PreconditionFailed
 from ovms_cli.repository.versions import discover_versions
 from ovms_cli.servables.manager import ModelManager
@@ -132,14 +132,18 @@ class ModelSources:
             names = set()
         return names | set(self._repository_names())
 
-    def _config_entries(self) -> dict[str, ModelConfig]:
+    def config(self) -> ServerConfig | None:
+        """config.json as it reads now (None without one). Raises ConfigFileInvalid."""
         if self.config_path is None:
-            return {}
+            return None
         try:
-            config = load_config(self.config_path, check_paths=False)
+            return load_config(self.config_path, check_paths=False)
         except ConfigError as error:
             raise ConfigFileInvalid(self.config_path, "; ".join(str(p) for p in error.problems)) from error
-        return {model.name: model for model in config.models}
+
+    def _config_entries(self) -> dict[str, ModelConfig]:
+        config = self.config()
+        return {} if config is None else {model.name: model for model in config.models}
 
     def _repository_model(self, name: str) -> ModelConfig | None:
         if self.repository is None:
@@ -276,7 +280,20 @@ class ModelControl:
             raise ModelControlDisabled()
 
     async def _apply(self) -> None:
-        await self._manager.apply(tuple(self._loaded.values()))
+        """Serve the loaded models, and config.json's pipelines as it reads now (one that does not
+        read keeps the current pipelines: an unload must not fail on it)."""
+        models = tuple(self._loaded.values())
+        try:
+            config = await asyncio.to_thread(self._sources.config)
+        except ConfigFileInvalid as error:
+            log.warning("Pipelines kept as they were: %s", error.message)
+            config = None
+        if config is None:
+            await self._manager.apply(models)
+            return
+        await self._manager.apply(
+            models, pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir
+        )
 
     def _load_problems(self, name: str) -> list[str]:
         problems = self._manager.load_problems().get(name, [])

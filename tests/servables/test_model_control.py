@@ -313,16 +313,20 @@ async def with_pipeline(tmp_path: Path) -> ModelControl:
     write_ir(square_model(), tmp_path / "square", 1)
     write_ir(add_model(), tmp_path / "add", 1)
     path = tmp_path / "config.json"
-    models = [{"config": {"name": n, "base_path": n}} for n in ("square", "add")]
-    path.write_text(json.dumps({"model_config_list": models, "pipeline_config_list": [CHAIN]}))
+    _write_config(path, [CHAIN])
     config = load_config(path)
     manager = ModelManager(ov.Core())
     await manager.load([], pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir)
     return ModelControl(manager, ControlMode.EXPLICIT, ModelSources(None, path))
 
 
-async def _chain_entry(control: ModelControl) -> RepositoryEntry:
-    (entry,) = [e for e in await control.index() if e.name == "chain"]
+def _write_config(path: Path, pipelines: list[dict[str, object]]) -> None:
+    models = [{"config": {"name": n, "base_path": n}} for n in ("square", "add")]
+    path.write_text(json.dumps({"model_config_list": models, "pipeline_config_list": pipelines}))
+
+
+async def _chain_entry(control: ModelControl, name: str = "chain") -> RepositoryEntry:
+    (entry,) = [e for e in await control.index() if e.name == name]
     return entry
 
 
@@ -362,3 +366,39 @@ async def test_a_pipeline_becomes_unavailable_when_a_model_it_uses_is_unloaded(
         with_pipeline.manager.resolve("chain", None).input_metadata()
     await with_pipeline.load("add")
     assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "READY")
+
+
+async def test_pipeline_edits_in_the_config_file_apply_at_the_next_load(
+    with_pipeline: ModelControl, tmp_path: Path
+) -> None:
+    squared = {
+        "name": "squared",
+        "inputs": ["x"],
+        "nodes": [node("sq", "DL model", {"x": "request.x"}, {"y": "squared"}, target="square")],
+        "outputs": connect(result="sq.squared"),
+    }
+    _write_config(tmp_path / "config.json", [squared])
+
+    await with_pipeline.load("square")
+
+    assert await _chain_entry(with_pipeline, "squared") == RepositoryEntry("squared", 1, "READY")
+    ended = RepositoryEntry("chain", 1, "UNAVAILABLE", "unloaded")  # removed: retired, still listed
+    for _ in range(100):
+        if await _chain_entry(with_pipeline) == ended:
+            break
+        await asyncio.sleep(0.1)
+    assert await _chain_entry(with_pipeline) == ended
+
+
+async def test_an_unreadable_config_file_keeps_the_pipelines_and_unloads_still_work(
+    with_pipeline: ModelControl, tmp_path: Path
+) -> None:
+    await with_pipeline.load("square")
+    await with_pipeline.load("add")
+    (tmp_path / "config.json").write_text("{not json")
+
+    await with_pipeline.unload("add")
+
+    entry = await _chain_entry(with_pipeline)
+    assert entry == RepositoryEntry("chain", 1, "UNAVAILABLE", MISSING_ADD)
+    assert with_pipeline.manager.model_names() == ("square",)
