@@ -23,7 +23,7 @@ from builders import affine_model, write_ir
 from deploy.readme import README, deploy_commands
 from e2e.test_cli import EX_USAGE, free_port, ovms
 from pipeline_builders import add_model, square_model
-from pipeline_configs import connect, node
+from pipeline_configs import WITHOUT_ADD, square_then_add
 from server_process import ServerProcess, start_server
 from tritonclient.utils import InferenceServerException
 
@@ -457,19 +457,6 @@ def test_serve_help_lists_the_model_control_options() -> None:
 
 # --- pipelines: not under control, they follow their models --------------------------------------
 
-CHAIN = {
-    "name": "chain",
-    "inputs": ["x"],
-    "nodes": [
-        node("sq", "DL model", {"x": "request.x"}, {"y": "squared"}, target="square"),
-        node("plus", "DL model", {"a": "sq.squared", "b": "request.x"}, {"sum": "total"}, target="add"),
-    ],
-    "outputs": connect(result="plus.total"),
-}
-MISSING_ADD = (
-    "pipeline_config_list[0].nodes[1].model_name: Pipeline definition has reference to missing model"
-    " - node: plus; model: add"
-)
 NOT_UNDER_CONTROL = "Pipelines are not under model control - name: chain;"
 
 
@@ -486,7 +473,7 @@ def test_pipelines_follow_their_models_and_refuse_control(tmp_path: Path, spawn_
     write_ir(add_model(), tmp_path / "add", 1)
     models = [{"config": {"name": n, "base_path": str(tmp_path / n)}} for n in ("square", "add")]
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"model_config_list": models, "pipeline_config_list": [CHAIN]}))
+    config.write_text(json.dumps({"model_config_list": models, "pipeline_config_list": [square_then_add()]}))
     server = spawn_server(
         ["--config_path", str(config), "--model_control_mode", "explicit", "--load_model", "square"]
     )
@@ -494,7 +481,7 @@ def test_pipelines_follow_their_models_and_refuse_control(tmp_path: Path, spawn_
     try:
         with grpcclient.InferenceServerClient(server.grpc_url) as client:
             index = client.get_model_repository_index(as_json=True)["models"]
-            assert _states(index, "chain") == [("1", "UNAVAILABLE", MISSING_ADD)]
+            assert _states(index, "chain") == [("1", "UNAVAILABLE", WITHOUT_ADD)]
             for call in (client.load_model, client.unload_model):
                 with pytest.raises(InferenceServerException) as refused:
                     call("chain")
@@ -514,7 +501,7 @@ def test_pipelines_follow_their_models_and_refuse_control(tmp_path: Path, spawn_
             np.testing.assert_array_equal(result.as_numpy("result"), ROW * ROW + ROW)
 
             http.unload_model("add")
-            assert _states(http.get_model_repository_index(), "chain") == [("1", "UNAVAILABLE", MISSING_ADD)]
+            assert _states(http.get_model_repository_index(), "chain") == [("1", "UNAVAILABLE", WITHOUT_ADD)]
             assert http.is_model_ready("chain") is False
             with pytest.raises(InferenceServerException) as unavailable:
                 http.infer("chain", [_chain_input(httpclient)])

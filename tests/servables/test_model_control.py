@@ -11,7 +11,7 @@ import openvino as ov
 import pytest
 from builders import affine_model, write_ir
 from pipeline_builders import add_model, square_model
-from pipeline_configs import connect, node
+from pipeline_configs import MISSING_MODEL, WITHOUT_ADD, connect, node, square_then_add
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.config.server_config import load_config
@@ -293,18 +293,6 @@ async def test_explicit_mode_watcher_refuses_the_reload_api_but_polls_versions(r
 
 # --- pipelines: not under control, they follow their models --------------------------------------
 
-CHAIN = {
-    "name": "chain",
-    "inputs": ["x"],
-    "nodes": [
-        node("sq", "DL model", {"x": "request.x"}, {"y": "squared"}, target="square"),
-        node("plus", "DL model", {"a": "sq.squared", "b": "request.x"}, {"sum": "total"}, target="add"),
-    ],
-    "outputs": connect(result="plus.total"),
-}
-MISSING = "Pipeline definition has reference to missing model"
-MISSING_ADD = f"pipeline_config_list[0].nodes[1].model_name: {MISSING} - node: plus; model: add"
-
 
 @pytest.fixture
 async def with_pipeline(tmp_path: Path) -> ModelControl:
@@ -313,7 +301,7 @@ async def with_pipeline(tmp_path: Path) -> ModelControl:
     write_ir(square_model(), tmp_path / "square", 1)
     write_ir(add_model(), tmp_path / "add", 1)
     path = tmp_path / "config.json"
-    _write_config(path, [CHAIN])
+    _write_config(path, [square_then_add()])
     config = load_config(path)
     manager = ModelManager(ov.Core())
     await manager.load([], pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir)
@@ -341,10 +329,10 @@ async def test_load_and_unload_of_a_pipeline_are_refused(with_pipeline: ModelCon
 async def test_a_pipeline_serves_once_all_its_models_are_loaded(with_pipeline: ModelControl) -> None:
     entry = await _chain_entry(with_pipeline)
     assert (entry.version, entry.state) == (1, "UNAVAILABLE")
-    assert f"nodes[0].model_name: {MISSING} - node: sq; model: square" in entry.reason
+    assert f"nodes[0].model_name: {MISSING_MODEL} - node: sq; model: square" in entry.reason
 
     await with_pipeline.load("square")
-    assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "UNAVAILABLE", MISSING_ADD)
+    assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "UNAVAILABLE", WITHOUT_ADD)
 
     await with_pipeline.load("add")
     assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "READY")
@@ -361,7 +349,7 @@ async def test_a_pipeline_becomes_unavailable_when_a_model_it_uses_is_unloaded(
 
     entry = await _chain_entry(with_pipeline)
     assert (entry.version, entry.state) == (1, "UNAVAILABLE")
-    assert entry.reason == MISSING_ADD
+    assert entry.reason == WITHOUT_ADD
     with pytest.raises(NotReady, match="Pipeline is not loaded yet"):
         with_pipeline.manager.resolve("chain", None).input_metadata()
     await with_pipeline.load("add")
@@ -400,5 +388,5 @@ async def test_an_unreadable_config_file_keeps_the_pipelines_and_unloads_still_w
     await with_pipeline.unload("add")
 
     entry = await _chain_entry(with_pipeline)
-    assert entry == RepositoryEntry("chain", 1, "UNAVAILABLE", MISSING_ADD)
+    assert entry == RepositoryEntry("chain", 1, "UNAVAILABLE", WITHOUT_ADD)
     assert with_pipeline.manager.model_names() == ("square",)
