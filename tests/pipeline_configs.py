@@ -80,6 +80,25 @@ def chain() -> dict[str, Any]:
     }
 
 
+def square_then_add() -> dict[str, Any]:
+    """``chain``: request.x → sq (square) → plus (add, with request.x) → response.result = x*x + x,
+    on pipeline_builders' ``square_model`` and ``add_model``."""
+    return {
+        "name": "chain",
+        "inputs": ["x"],
+        "nodes": [
+            dl("sq", "square", {"x": "request.x"}, {"y": "squared"}),
+            dl("plus", "add", {"a": "sq.squared", "b": "request.x"}, {"sum": "total"}),
+        ],
+        "outputs": connect(result="plus.total"),
+    }
+
+
+MISSING_MODEL = "Pipeline definition has reference to missing model"
+WITHOUT_ADD = f"pipeline_config_list[0].nodes[1].model_name: {MISSING_MODEL} - node: plus; model: add"
+"""``square_then_add``'s reason while ``add`` is not served (config.json's first pipeline)."""
+
+
 def demux() -> dict[str, Any]:
     """request.image → detect (demultiply -1 rois) → r (roi, per shard) → g (pool, gathers detect)."""
     return {

@@ -15,6 +15,13 @@
 Every change goes through ``ModelManager.apply`` with the whole set that should serve, so a load
 compiles beside what serves and an unload retires the model's versions once their in-flight
 requests finish: UNLOADING, then END (kept listed); requests after the unload began get NOT_FOUND.
+
+DAG pipelines (config.json's ``pipeline_config_list`` and custom node libraries, read at start-up
+and again at every load and unload) are not under model control: load and unload of a pipeline's name are refused with ``PipelineNotUnderControl`` (412 /
+FAILED_PRECONDITION, as ``ModelControlDisabled``: what is a pipeline is the config file's choice).
+A pipeline follows the models it uses, as on a config reload (``PipelineRegistry.refresh`` after
+every change): it serves once they are all loaded, and is listed UNAVAILABLE with the reason while
+one is not, whatever ``unload_dependents`` says (Triton's ensembles are loaded explicitly instead).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any
 from ovms_cli.config.model_config import ModelConfig, model_config_from_dict
 from ovms_cli.config.names import name_problem
 from ovms_cli.config.problems import ConfigError, quote
-from ovms_cli.config.server_config import load_config
+from ovms_cli.config.server_config import ServerConfig, load_config
 from ovms_cli.errors import InvalidInput, ModelNotFound, PreconditionFailed
 from ovms_cli.repository.versions import discover_versions
 from ovms_cli.servables.manager import ModelManager
@@ -59,6 +66,14 @@ class ModelControlDisabled(PreconditionFailed):
             "Model control is disabled",
             "the server serves the models it was started with; start it with "
             "--model_control_mode explicit to load and unload models",
+        )
+
+
+class PipelineNotUnderControl(PreconditionFailed):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "Pipelines are not under model control",
+            f"name: {name}; a pipeline serves while every model it uses is loaded: load or unload those",
         )
 
 
@@ -117,14 +132,18 @@ class ModelSources:
             names = set()
         return names | set(self._repository_names())
 
-    def _config_entries(self) -> dict[str, ModelConfig]:
+    def config(self) -> ServerConfig | None:
+        """config.json as it reads now (None without one). Raises ConfigFileInvalid."""
         if self.config_path is None:
-            return {}
+            return None
         try:
-            config = load_config(self.config_path, check_paths=False)
+            return load_config(self.config_path, check_paths=False)
         except ConfigError as error:
             raise ConfigFileInvalid(self.config_path, "; ".join(str(p) for p in error.problems)) from error
-        return {model.name: model for model in config.models}
+
+    def _config_entries(self) -> dict[str, ModelConfig]:
+        config = self.config()
+        return {} if config is None else {model.name: model for model in config.models}
 
     def _repository_model(self, name: str) -> ModelConfig | None:
         if self.repository is None:
@@ -197,13 +216,14 @@ class ModelControl:
         ``config_json``: a JSON object of OVMS model options, as a ``model_config_list[].config`` of
         config.json (spec §2); ``name`` and ``base_path`` come from where the model was found.
         Raises ModelControlDisabled, InvalidInput (a bad name or config, the field named),
-        ModelNotFound, ConfigFileInvalid, ModelLoadFailed (nothing serves: it stays unloaded; a
-        reload that fails keeps the previous versions serving).
+        PipelineNotUnderControl (``name`` is a pipeline's and no model's), ModelNotFound,
+        ConfigFileInvalid, ModelLoadFailed (nothing serves: it stays unloaded; a reload that fails
+        keeps the previous versions serving).
         """
         self._require_explicit()
         check_model_name(name)
         async with self._lock:
-            found = await asyncio.to_thread(self._sources.find, name)
+            found = await self._find(name)
             config = found if config_json is None else load_request_config(config_json, found)
             previous = self._loaded.get(name)
             log.info("Loading model %s from %s", name, config.base_path)
@@ -227,13 +247,16 @@ class ModelControl:
         """Retire every version of ``name``; returns once their in-flight requests finished (END).
 
         Unloading a model that is not loaded does nothing, as in Triton. ``unload_dependents``:
-        models under control have no dependents (pipelines are not), so either value does the same.
-        Raises ModelControlDisabled, InvalidInput (a bad name), ModelNotFound.
+        the pipelines using the model become unavailable with either value (they follow their
+        models; they are not under control). Raises ModelControlDisabled, InvalidInput (a bad
+        name), PipelineNotUnderControl (``name`` is a pipeline's), ModelNotFound.
         """
         self._require_explicit()
         check_model_name(name)
         async with self._lock:
             if name not in self._loaded:
+                if self._manager.is_pipeline(name):
+                    raise PipelineNotUnderControl(name)
                 if not self._manager.has(name) and name not in await asyncio.to_thread(self._sources.names):
                     raise ModelNotFound(name)
                 log.info("Model %s is not loaded: nothing to unload", name)
@@ -243,12 +266,34 @@ class ModelControl:
             self._failures.pop(name, None)
             await self._apply()
 
+    async def _find(self, name: str) -> ModelConfig:
+        """A model's config by name (a model may share a pipeline's name and then takes it over)."""
+        try:
+            return await asyncio.to_thread(self._sources.find, name)
+        except ModelNotFound:
+            if self._manager.is_pipeline(name):
+                raise PipelineNotUnderControl(name) from None
+            raise
+
     def _require_explicit(self) -> None:
         if self.mode is not ControlMode.EXPLICIT:
             raise ModelControlDisabled()
 
     async def _apply(self) -> None:
-        await self._manager.apply(tuple(self._loaded.values()))
+        """Serve the loaded models, and config.json's pipelines as it reads now (one that does not
+        read keeps the current pipelines: an unload must not fail on it)."""
+        models = tuple(self._loaded.values())
+        try:
+            config = await asyncio.to_thread(self._sources.config)
+        except ConfigFileInvalid as error:
+            log.warning("Pipelines kept as they were: %s", error.message)
+            config = None
+        if config is None:
+            await self._manager.apply(models)
+            return
+        await self._manager.apply(
+            models, pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir
+        )
 
     def _load_problems(self, name: str) -> list[str]:
         problems = self._manager.load_problems().get(name, [])

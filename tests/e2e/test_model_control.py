@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -21,6 +22,8 @@ import tritonclient.http as httpclient
 from builders import affine_model, write_ir
 from deploy.readme import README, deploy_commands
 from e2e.test_cli import EX_USAGE, free_port, ovms
+from pipeline_builders import add_model, square_model
+from pipeline_configs import WITHOUT_ADD, square_then_add
 from server_process import ServerProcess, start_server
 from tritonclient.utils import InferenceServerException
 
@@ -454,6 +457,66 @@ def test_serve_help_lists_the_model_control_options() -> None:
     done = ovms("serve", "--help")
     for option in ("--model_control_mode", "--model_repository_path", "--load_model"):
         assert option in done.stdout
+
+
+# --- pipelines: not under control, they follow their models --------------------------------------
+
+NOT_UNDER_CONTROL = "Pipelines are not under model control - name: chain;"
+
+
+def _chain_input(module: Any) -> Any:
+    tensor = module.InferInput("x", list(ROW.shape), "FP32")
+    tensor.set_data_from_numpy(ROW)
+    return tensor
+
+
+def test_pipelines_follow_their_models_and_refuse_control(tmp_path: Path, spawn_server: Spawn) -> None:
+    """config.json's pipeline ``chain`` (square, then add) in explicit mode with only ``square``
+    loaded: tritonclient over gRPC and HTTP sees it refuse load/unload and follow ``add``."""
+    write_ir(square_model(), tmp_path / "square", 1)
+    write_ir(add_model(), tmp_path / "add", 1)
+    models = [{"config": {"name": n, "base_path": str(tmp_path / n)}} for n in ("square", "add")]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_config_list": models, "pipeline_config_list": [square_then_add()]}))
+    server = spawn_server(
+        ["--config_path", str(config), "--model_control_mode", "explicit", "--load_model", "square"]
+    )
+    http = httpclient.InferenceServerClient(server.rest_url)
+    try:
+        with grpcclient.InferenceServerClient(server.grpc_url) as client:
+            index = client.get_model_repository_index(as_json=True)["models"]
+            assert _states(index, "chain") == [("1", "UNAVAILABLE", WITHOUT_ADD)]
+            for call in (client.load_model, client.unload_model):
+                with pytest.raises(InferenceServerException) as refused:
+                    call("chain")
+                assert refused.value.status() == "StatusCode.FAILED_PRECONDITION"
+                assert refused.value.message().startswith(NOT_UNDER_CONTROL)
+            for call in (http.load_model, http.unload_model):
+                with pytest.raises(InferenceServerException) as refused:
+                    call("chain")
+                assert refused.value.status() == "412"
+                assert refused.value.message().startswith(NOT_UNDER_CONTROL)
+
+            client.load_model("add")
+            index = client.get_model_repository_index(as_json=True)["models"]
+            assert _states(index, "chain") == [("1", "READY", "")]
+            assert client.is_model_ready("chain") is True
+            result = client.infer("chain", [_chain_input(grpcclient)])
+            np.testing.assert_array_equal(result.as_numpy("result"), ROW * ROW + ROW)
+
+            http.unload_model("add")
+            assert _states(http.get_model_repository_index(), "chain") == [("1", "UNAVAILABLE", WITHOUT_ADD)]
+            assert http.is_model_ready("chain") is False
+            with pytest.raises(InferenceServerException) as unavailable:
+                http.infer("chain", [_chain_input(httpclient)])
+            assert unavailable.value.status() == "503"
+            assert "Pipeline is not loaded yet" in unavailable.value.message()
+
+            http.load_model("add")
+            result = client.infer("chain", [_chain_input(grpcclient)])
+            np.testing.assert_array_equal(result.as_numpy("result"), ROW * ROW + ROW)
+    finally:
+        http.close()
 
 
 # --- the README's own lines ---------------------------------------------------------------------

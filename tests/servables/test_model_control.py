@@ -10,9 +10,12 @@ import numpy as np
 import openvino as ov
 import pytest
 from builders import affine_model, write_ir
+from pipeline_builders import add_model, square_model
+from pipeline_configs import MISSING_MODEL, WITHOUT_ADD, connect, node, square_then_add
 
 from ovms_cli.config.model_config import ModelConfig
-from ovms_cli.errors import InvalidInput, ModelNotFound, NotFound
+from ovms_cli.config.server_config import load_config
+from ovms_cli.errors import InvalidInput, ModelNotFound, NotFound, NotReady
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import (
     ConfigFileInvalid,
@@ -23,6 +26,7 @@ from ovms_cli.servables.model_control import (
     ModelControlDisabled,
     ModelLoadFailed,
     ModelSources,
+    PipelineNotUnderControl,
     initial_models,
     repository_models,
 )
@@ -285,3 +289,104 @@ async def test_explicit_mode_watcher_refuses_the_reload_api_but_polls_versions(r
     await watcher.check(raise_errors=False)  # a version first seen waits for a second look
     assert await watcher.check(raise_errors=False)
     assert manager.model("affine").available_versions() == (2,)  # the policy (latest 1) moved on
+
+
+# --- pipelines: not under control, they follow their models --------------------------------------
+
+
+@pytest.fixture
+async def with_pipeline(tmp_path: Path) -> ModelControl:
+    """Explicit mode on config.json's ``square`` and ``add`` models (none loaded) and the pipeline
+    ``chain`` over them, started as the server starts it."""
+    write_ir(square_model(), tmp_path / "square", 1)
+    write_ir(add_model(), tmp_path / "add", 1)
+    path = tmp_path / "config.json"
+    _write_config(path, [square_then_add()])
+    config = load_config(path)
+    manager = ModelManager(ov.Core())
+    await manager.load([], pipelines=config.pipelines, libraries=config.libraries, base_dir=config.base_dir)
+    return ModelControl(manager, ControlMode.EXPLICIT, ModelSources(None, path))
+
+
+def _write_config(path: Path, pipelines: list[dict[str, object]]) -> None:
+    models = [{"config": {"name": n, "base_path": n}} for n in ("square", "add")]
+    path.write_text(json.dumps({"model_config_list": models, "pipeline_config_list": pipelines}))
+
+
+async def _chain_entry(control: ModelControl, name: str = "chain") -> RepositoryEntry:
+    (entry,) = [e for e in await control.index() if e.name == name]
+    return entry
+
+
+async def test_load_and_unload_of_a_pipeline_are_refused(with_pipeline: ModelControl) -> None:
+    for call in (with_pipeline.load, with_pipeline.unload):
+        with pytest.raises(PipelineNotUnderControl) as refused:
+            await call("chain")
+        assert refused.value.message.startswith("Pipelines are not under model control - name: chain;")
+    assert with_pipeline.manager.model_names() == ()
+
+
+async def test_a_pipeline_serves_once_all_its_models_are_loaded(with_pipeline: ModelControl) -> None:
+    entry = await _chain_entry(with_pipeline)
+    assert (entry.version, entry.state) == (1, "UNAVAILABLE")
+    assert f"nodes[0].model_name: {MISSING_MODEL} - node: sq; model: square" in entry.reason
+
+    await with_pipeline.load("square")
+    assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "UNAVAILABLE", WITHOUT_ADD)
+
+    await with_pipeline.load("add")
+    assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "READY")
+    assert with_pipeline.manager.resolve("chain", None).state is State.AVAILABLE
+
+
+async def test_a_pipeline_becomes_unavailable_when_a_model_it_uses_is_unloaded(
+    with_pipeline: ModelControl,
+) -> None:
+    await with_pipeline.load("square")
+    await with_pipeline.load("add")
+
+    await with_pipeline.unload("add")
+
+    entry = await _chain_entry(with_pipeline)
+    assert (entry.version, entry.state) == (1, "UNAVAILABLE")
+    assert entry.reason == WITHOUT_ADD
+    with pytest.raises(NotReady, match="Pipeline is not loaded yet"):
+        with_pipeline.manager.resolve("chain", None).input_metadata()
+    await with_pipeline.load("add")
+    assert await _chain_entry(with_pipeline) == RepositoryEntry("chain", 1, "READY")
+
+
+async def test_pipeline_edits_in_the_config_file_apply_at_the_next_load(
+    with_pipeline: ModelControl, tmp_path: Path
+) -> None:
+    squared = {
+        "name": "squared",
+        "inputs": ["x"],
+        "nodes": [node("sq", "DL model", {"x": "request.x"}, {"y": "squared"}, target="square")],
+        "outputs": connect(result="sq.squared"),
+    }
+    _write_config(tmp_path / "config.json", [squared])
+
+    await with_pipeline.load("square")
+
+    assert await _chain_entry(with_pipeline, "squared") == RepositoryEntry("squared", 1, "READY")
+    ended = RepositoryEntry("chain", 1, "UNAVAILABLE", "unloaded")  # removed: retired, still listed
+    for _ in range(100):
+        if await _chain_entry(with_pipeline) == ended:
+            break
+        await asyncio.sleep(0.1)
+    assert await _chain_entry(with_pipeline) == ended
+
+
+async def test_an_unreadable_config_file_keeps_the_pipelines_and_unloads_still_work(
+    with_pipeline: ModelControl, tmp_path: Path
+) -> None:
+    await with_pipeline.load("square")
+    await with_pipeline.load("add")
+    (tmp_path / "config.json").write_text("{not json")
+
+    await with_pipeline.unload("add")
+
+    entry = await _chain_entry(with_pipeline)
+    assert entry == RepositoryEntry("chain", 1, "UNAVAILABLE", WITHOUT_ADD)
+    assert with_pipeline.manager.model_names() == ("square",)
