@@ -360,6 +360,20 @@ def test_metadata_status_and_readiness(
     }
 
 
+def test_model_config_of_a_pipeline_is_an_ensemble(
+    triton_grpc: grpcclient.InferenceServerClient, triton_http: httpclient.InferenceServerClient
+) -> None:
+    from_grpc = triton_grpc.get_model_config("chain", as_json=True)["config"]
+    from_http = triton_http.get_model_config("chain")
+    for config in (from_grpc, from_http):
+        assert config["name"] == "chain"
+        assert config["platform"] == "ensemble"
+        assert config["version_policy"] == {"specific": {"versions": ["1"] if config is from_grpc else [1]}}
+        assert [(t["name"], t["data_type"]) for t in config["input"]] == [("x", "TYPE_FP32")]
+        assert [(t["name"], t["data_type"]) for t in config["output"]] == [("result", "TYPE_FP32")]
+        assert "instance_group" not in config
+
+
 def test_an_invalid_pipeline_is_unavailable_with_its_reason_and_the_rest_serves(
     triton_grpc: grpcclient.InferenceServerClient, served: ServerProcess
 ) -> None:
