@@ -8,6 +8,9 @@ Counted on the event loop (plain ints and ``LeanHistogram`` cells, as ``metrics.
   histograms (vLLM's ``time_to_first_token_seconds``/``time_per_output_token_seconds``);
 - ``ovms_llm_num_requests_running{name}``, ``ovms_llm_num_requests_waiting{name}``,
   ``ovms_llm_kv_cache_usage_perc{name}``: the scheduler after its last step (gauges).
+
+They appear with ``--metrics_enable`` once a generative model is configured, whatever
+``--metrics_list`` says (OVMS has no such families to list).
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ class GenerativeMetrics:
             self.tpot.setdefault(name, _Histogram(TPOT_BUCKETS)).observe(per_token)
 
     def collect(self) -> Iterator[Metric]:
+        """Nothing while no generative model is configured: a classic server's /metrics and its
+        --metrics_list selection stay OVMS's exactly."""
+        if self._host.registry is None:
+            return
         requests = CounterMetricFamily(
             "ovms_llm_requests", "Finished generative requests.", labels=("name", "endpoint", "outcome")
         )
