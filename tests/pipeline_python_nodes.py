@@ -75,6 +75,41 @@ class Raises:
         pass
 
 
+class Exits:
+    def initialize(self, params: dict[str, str]) -> None:
+        if params.get("when") == "initialize":
+            raise SystemExit(2)
+
+    def execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise SystemExit(3)
+
+    def finalize(self) -> None:
+        pass
+
+
+class WritesInPlace:
+    def initialize(self, params: dict[str, str]) -> None:
+        pass
+
+    def execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        inputs["x"] *= 0
+        return {"y": inputs["x"]}
+
+    def finalize(self) -> None:
+        pass
+
+
+class ReturnsObjects:
+    def initialize(self, params: dict[str, str]) -> None:
+        pass
+
+    def execute(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"y": np.array([object()])}
+
+    def finalize(self) -> None:
+        pass
+
+
 class NoExecute:
     def initialize(self, params: dict[str, str]) -> None:
         pass

@@ -61,7 +61,7 @@ def load_handler_class(handler: str, base_dir: Path | None = None) -> type[Any]:
         else:
             module = importlib.import_module(location)
         cls = getattr(module, class_name)
-    except Exception as error:  # import runs user code: any failure is a load failure
+    except BaseException as error:  # import runs user code: any failure, sys.exit() too, is a load failure
         raise InternalError("Python node handler failed to load", f"handler: {handler}; {error!r}") from error
     missing = [m for m in ("initialize", "execute", "finalize") if not callable(getattr(cls, m, None))]
     if missing:
@@ -84,26 +84,40 @@ class PythonNode:
         try:
             self.instance = cls()
             self.instance.initialize(dict(params))
-        except Exception as error:
+        except (
+            BaseException
+        ) as error:  # user code: its sys.exit() or KeyboardInterrupt must not stop the server
             raise InternalError(
                 "Python node failed to initialize", f"node: {node_name}; {error!r}"
             ) from error
 
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs the handler (blocking) and checks it returned a dict of str → numpy array."""
+        """Runs the handler (blocking) and checks it returned a dict of str → numpy array.
+
+        The handler gets read-only views: the arrays may be the request's own buffers (or a client's
+        shared memory) and other nodes' inputs, so writing into them would corrupt those.
+        Raises InternalError naming the node for any exception the handler raises (``SystemExit`` too).
+        """
         try:
-            outputs = self.instance.execute(dict(inputs))
-        except Exception as error:
+            outputs = self.instance.execute({name: _read_only(array) for name, array in inputs.items()})
+        except (
+            BaseException
+        ) as error:  # user code: its sys.exit() or KeyboardInterrupt must not stop the server
             raise InternalError(
                 "Python node failed during execution", f"node: {self.node_name}; {error!r}"
             ) from error
         if not isinstance(outputs, Mapping):
             details = f"node: {self.node_name}; returned {type(outputs).__name__}, expected dict[str, numpy.ndarray]"
             raise InternalError("Python node returned invalid outputs", details)
-        bad = [repr(k) for k, v in outputs.items() if not isinstance(k, str) or not isinstance(v, np.ndarray)]
+        bad = [
+            repr(k)
+            for k, v in outputs.items()
+            if not isinstance(k, str) or not isinstance(v, np.ndarray) or v.dtype.hasobject
+        ]
         if bad:
             details = (
-                f"node: {self.node_name}; not a numpy array (or not named by a string): {', '.join(bad)}"
+                f"node: {self.node_name}; not a numpy array of numbers or strings (or not named by a string): "
+                f"{', '.join(bad)}"
             )
             raise InternalError("Python node returned invalid outputs", details)
         return dict(outputs)
@@ -111,7 +125,13 @@ class PythonNode:
     def finalize(self) -> None:
         try:
             self.instance.finalize()
-        except Exception as error:
+        except BaseException as error:  # user code, as in execute
             raise InternalError(
                 "Python node failed to finalize", f"node: {self.node_name}; {error!r}"
             ) from error
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view

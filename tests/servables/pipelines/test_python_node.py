@@ -54,9 +54,20 @@ def test_bad_handlers(handler: str, message: str) -> None:
         ),
         (
             "ReturnsScalar",
-            "Python node returned invalid outputs - node: n; not a numpy array (or not named by a string): 'y'",
+            "Python node returned invalid outputs - node: n; not a numpy array of numbers or strings "
+            "(or not named by a string): 'y'",
         ),
         ("Raises", "Python node failed during execution - node: n; ValueError('bad luck')"),
+        ("Exits", "Python node failed during execution - node: n; SystemExit(3)"),
+        (
+            "WritesInPlace",
+            "Python node failed during execution - node: n; ValueError('output array is read-only')",
+        ),
+        (
+            "ReturnsObjects",
+            "Python node returned invalid outputs - node: n; not a numpy array of numbers or strings "
+            "(or not named by a string): 'y'",
+        ),
     ],
 )
 def test_outputs_must_be_a_dict_of_arrays(handler: str, message: str) -> None:
@@ -64,3 +75,17 @@ def test_outputs_must_be_a_dict_of_arrays(handler: str, message: str) -> None:
     with pytest.raises(InternalError) as caught:
         node.execute({"x": np.zeros(3)})
     assert caught.value.message == message
+
+
+def test_inputs_are_left_as_they_came() -> None:
+    x = np.arange(3, dtype=np.float32)
+    with pytest.raises(InternalError):
+        PythonNode("n", "pipeline_python_nodes:WritesInPlace", {}).execute({"x": x})
+    np.testing.assert_array_equal(x, np.arange(3, dtype=np.float32))
+    assert x.flags.writeable  # the caller's array keeps its own flags
+
+
+def test_sys_exit_in_initialize_is_a_load_failure_naming_the_node() -> None:
+    with pytest.raises(InternalError) as caught:
+        PythonNode("n", "pipeline_python_nodes:Exits", {"when": "initialize"})
+    assert caught.value.message == "Python node failed to initialize - node: n; SystemExit(2)"
