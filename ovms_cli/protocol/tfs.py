@@ -314,4 +314,6 @@ def model_metadata_response(meta: ModelMetadata, version: int) -> GetModelMetada
 
 
 def _tensor_info(tensor: TensorMetadata) -> TensorInfo:
-    return TensorInfo(name=tensor.name, dtype=_TF_NAMES[tensor.dtype], tensor_shape=shape_proto(tensor.shape))
+    # A pipeline input or output no node declares a type for is DT_INVALID, as OVMS reports it (spec §8.4).
+    dtype = _TF_NAMES.get(tensor.dtype, "DT_INVALID")
+    return TensorInfo(name=tensor.name, dtype=dtype, tensor_shape=shape_proto(tensor.shape))

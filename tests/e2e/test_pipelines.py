@@ -353,6 +353,9 @@ def test_metadata_status_and_readiness(
     assert tfs.get_model_status("chain") == {
         1: {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}
     }
+    relu = tfs.get_model_metadata("crops")["outputs"]["relu"]  # made by a Python node: no declared type
+    assert relu["dtype"] == "DT_INVALID"
+    assert ovmsclient.make_http_client(served.rest_url).get_model_metadata("crops")["outputs"]["relu"] == relu
     assert tfs.get_model_metadata("add_one") == {
         "model_version": 1,
         "inputs": {"input_numbers": {"shape": [1, 10], "dtype": "DT_FLOAT"}},
