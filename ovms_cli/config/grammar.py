@@ -270,6 +270,8 @@ def _json_object(option: str, text: str) -> Any:
         parsed = json.loads(text)
     except json.JSONDecodeError as error:
         raise GrammarError(option, f"expected a JSON object, got invalid JSON ({error})") from None
+    except RecursionError:
+        raise GrammarError(option, "expected a JSON object, got JSON nested too deeply") from None
     if not isinstance(parsed, dict):
         raise GrammarError(option, f"expected a JSON object, got {_show(parsed)}")
     return parsed

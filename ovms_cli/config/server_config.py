@@ -110,6 +110,8 @@ def _read_json(path: Path) -> Any:
             return json.loads(path.read_text(encoding="utf-8"))
         except OSError as error:
             raise ConfigError([Problem("$", f"cannot read {path}: {error.strerror or error}")]) from None
+        except RecursionError:
+            raise ConfigError([Problem("$", f"{path}: JSON nested too deeply to read")]) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             if attempt == _PARSE_ATTEMPTS:
                 raise ConfigError([Problem("$", _decode_message(error))]) from None

@@ -239,7 +239,9 @@ class ModelControl:
                 return
             if previous is None:
                 del self._loaded[name]
-                await self._apply()
+            else:  # back to the config that served: a reload that fails keeps the model serving
+                self._loaded[name] = previous
+            await self._apply()
             self._failures[name] = "; ".join(problems)
             raise ModelLoadFailed(name, problems)
 
@@ -326,6 +328,8 @@ def load_request_config(config_json: str, found: ModelConfig) -> ModelConfig:
         options: Any = json.loads(config_json)
     except json.JSONDecodeError as error:
         raise InvalidInput("Invalid model config", f"{LOAD_CONFIG}: not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidInput("Invalid model config", f"{LOAD_CONFIG}: JSON nested too deeply") from None
     if not isinstance(options, dict):
         raise InvalidInput("Invalid model config", f"{LOAD_CONFIG}: expected a JSON object of model options")
     for key, value in (("name", found.name), ("base_path", found.base_path)):

@@ -223,3 +223,11 @@ def test_config_error_str_lists_problems(write_config: WriteConfig) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(write_config({"model_config_list": [{}], "x": 1}))
     assert str(raised.value) == '$: unknown key "x"\nmodel_config_list[0]: required key "config" is missing'
+
+
+def test_json_nested_too_deeply_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"model_config_list": [' + "[" * 5000 + "]" * 5000 + "]}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [str(p) for p in caught.value.problems] == [f"$: {path}: JSON nested too deeply to read"]

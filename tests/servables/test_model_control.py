@@ -390,3 +390,22 @@ async def test_an_unreadable_config_file_keeps_the_pipelines_and_unloads_still_w
     entry = await _chain_entry(with_pipeline)
     assert entry == RepositoryEntry("chain", 1, "UNAVAILABLE", WITHOUT_ADD)
     assert with_pipeline.manager.model_names() == ("square",)
+
+
+def test_a_load_config_nested_too_deeply_is_invalid_input() -> None:
+    from ovms_cli.servables.model_control import load_request_config
+
+    found = ModelConfig(name="m", base_path="/models/m")
+    deep = '{"plugin_config": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        load_request_config(deep, found)
+
+
+async def test_a_reload_that_selects_no_version_keeps_the_model_serving(control: ModelControl) -> None:
+    await control.load("affine")
+    with pytest.raises(ModelLoadFailed):
+        await control.load("affine", json.dumps({"model_version_policy": {"specific": {"versions": [9]}}}))
+
+    outputs = await control.manager.resolve("affine", None).infer({"input": ROW})
+    np.testing.assert_array_equal(outputs["scaled"], ROW * 2 + 1)
+    assert RepositoryEntry("affine", 1, "READY") in await control.index(ready_only=True)
