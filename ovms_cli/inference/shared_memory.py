@@ -58,6 +58,11 @@ class SharedMemoryRegions:
         self._regions: dict[str, Region] = {}
         self._refusal = refusal
 
+    @property
+    def takes_registrations(self) -> bool:
+        """False when every ``register`` is refused (see ``refusal``)."""
+        return self._refusal is None
+
     def register(self, name: str, key: str, offset: int, byte_size: int) -> None:
         """Map ``byte_size`` bytes at ``offset`` of the object ``key`` as ``name``.
 

@@ -14,6 +14,7 @@ from ovms_cli.metrics import KSERVE
 from ovms_cli.protocol import kserve_grpc as codec
 from ovms_cli.protocol import shared_memory
 from ovms_cli.protocol.kserve_grpc_raw import RawInferRequest, parse_infer_request
+from ovms_cli.protocol.server_extensions import server_extensions
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.transports.grpc_stream import StreamInfer
 from ovms_cli.transports.tracker import RequestTracker, Target
@@ -40,7 +41,8 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name=SERVER_NAME, version=__version__)
+        extensions = server_extensions(self._regions is not None and self._regions.takes_registrations)
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=extensions)
 
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext

@@ -15,6 +15,7 @@ from ovms_cli.inference.shared_memory import SharedMemoryRegions
 from ovms_cli.metrics import KSERVE, ServingMetrics
 from ovms_cli.protocol import kserve_rest as codec
 from ovms_cli.protocol import shared_memory
+from ovms_cli.protocol.server_extensions import server_extensions
 from ovms_cli.servables.manager import ModelManager
 from ovms_cli.servables.model_control import ModelControl
 from ovms_cli.servables.watcher import Watcher
@@ -53,7 +54,8 @@ class KServeRoutes:
         return Response(status_code=200)
 
     async def server_metadata(self, request: Request) -> Response:
-        return Response(codec.encode_server_metadata(SERVER_NAME, __version__, []), media_type=JSON)
+        extensions = server_extensions(self._regions is not None and self._regions.takes_registrations)
+        return Response(codec.encode_server_metadata(SERVER_NAME, __version__, extensions), media_type=JSON)
 
     async def model_metadata(self, request: Request) -> Response:
         name, version = _target(request)

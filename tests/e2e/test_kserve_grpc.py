@@ -113,7 +113,14 @@ def test_server_metadata(client: grpcclient.InferenceServerClient) -> None:
     metadata = client.get_server_metadata()
     assert metadata.name == "OpenVINO Model Server"
     assert metadata.version == __version__
-    assert list(metadata.extensions) == []
+    assert list(metadata.extensions) == [
+        "binary_tensor_data",
+        "model_configuration",
+        "model_repository",
+        "sequence",
+        "statistics",
+        "system_shared_memory",
+    ]
 
 
 EXPECTED_METADATA = {

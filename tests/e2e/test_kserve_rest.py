@@ -117,7 +117,15 @@ def test_tritonclient_sees_unknown_and_broken_models_as_not_ready(
 
 
 def test_server_metadata(client: httpclient.InferenceServerClient, http: httpx.Client) -> None:
-    expected = {"name": "OpenVINO Model Server", "version": __version__}
+    extensions = [
+        "binary_tensor_data",
+        "model_configuration",
+        "model_repository",
+        "sequence",
+        "statistics",
+        "system_shared_memory",
+    ]
+    expected = {"name": "OpenVINO Model Server", "version": __version__, "extensions": extensions}
     assert client.get_server_metadata() == expected
     answer = http.get("/v2")
     assert answer.status_code == 200

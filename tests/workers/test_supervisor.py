@@ -131,6 +131,17 @@ def test_one_reload_request_reaches_every_worker_and_grpc_workers_is_an_alias(
     assert {pid for pid, _ in _infers_by_pid(server, "second")} == set(_workers(server))
 
 
+def test_workers_do_not_list_system_shared_memory_in_server_metadata(
+    repository: Path, pool: Callable[..., ServerProcess]
+) -> None:
+    server = pool(["--config_path", str(repository / "config.json"), "--workers", "2"])
+
+    metadata = httpx.get(f"http://{server.rest_url}/v2", timeout=10).json()
+
+    assert "statistics" in metadata["extensions"]
+    assert "system_shared_memory" not in metadata["extensions"]
+
+
 def test_a_worker_that_cannot_start_fails_the_command(tmp_path: Path) -> None:
     server = start_server(
         ["--model_name", "m", "--model_path", str(tmp_path / "missing"), "--workers", "2"],
