@@ -4,8 +4,8 @@ compiled).
 
 What only the server can know is left to it: a remote model's inputs and outputs (nodes using one
 are not checked against it), and custom node signatures, which need the library initialized with
-the node's params (this command loads no library and imports no Python node; it checks that each
-library file exists).
+the node's params (this command loads no library and imports no Python node: importing runs the
+user's code; it checks that each library file and each Python node's handler file exists).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def pipeline_problems(config: ServerConfig) -> list[Problem]:
         for library in config.libraries
         if not Path(library.base_path).is_file()
     ]
+    problems += _missing_handler_files(config)
     models = _read_models(config, problems)
     library_names = [library.name for library in config.libraries]
     for definition in config.pipelines:
@@ -75,6 +76,25 @@ def pipeline_problems(config: ServerConfig) -> list[Problem]:
                 and p.path.rsplit(".", 1)[0] in unchecked
             )
         ]
+    return problems
+
+
+def _missing_handler_files(config: ServerConfig) -> list[Problem]:
+    """A Python node whose ``handler`` names a ``file.py`` (relative: to the config's folder) that is not
+    there; a handler given as a module name is left to the import at load."""
+    problems = []
+    for definition in config.pipelines:
+        for node in definition.nodes:
+            location = (node.handler or "").rpartition(":")[0]
+            if node.kind is not NodeKind.PYTHON or not location.endswith(".py"):
+                continue
+            path = Path(location)
+            if not path.is_absolute() and config.base_dir is not None:
+                path = config.base_dir / path
+            if not path.is_file():
+                problems.append(
+                    Problem(f"{node.path}.handler", f"Python node handler failed to load - no file {path}")
+                )
     return problems
 
 

@@ -158,3 +158,36 @@ def test_a_cycle_and_an_unconnected_node(tmp_path: Path) -> None:
         f"{P}: Pipeline definition contains a cycle - a -> b -> a",
         "pipeline_config_list[1].nodes[2]: Pipeline definition has unconnected nodes - node: extra",
     ]
+
+
+def test_a_python_node_whose_handler_file_is_missing_is_reported_and_a_present_one_is_not(
+    tmp_path: Path,
+) -> None:
+    def python_node(name: str, handler: str, source: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": "python",
+            "handler": handler,
+            "inputs": [{"x": {"node_name": source, "data_item": "x" if source == "request" else "y"}}],
+            "outputs": [{"data_item": "y", "alias": "y"}],
+        }
+
+    (tmp_path / "nodes").mkdir()
+    (tmp_path / "nodes" / "present.py").write_text("class Node: ...\n")
+    pipeline = {
+        "name": "py",
+        "inputs": ["x"],
+        "nodes": [
+            python_node("here", "nodes/present.py:Node", "request"),
+            python_node("gone", "nodes/missing.py:Node", "here"),
+            python_node("by_module", "some_package.some_module:Node", "gone"),
+        ],
+        "outputs": [{"y": {"node_name": "by_module", "data_item": "y"}}],
+    }
+
+    found = problems(write(tmp_path, [pipeline]))
+
+    assert found == [
+        f"pipeline_config_list[0].nodes[1].handler: Python node handler failed to load - no file "
+        f"{tmp_path / 'nodes' / 'missing.py'}"
+    ]
