@@ -80,12 +80,13 @@ def decode_predict_request(
     # An input of unspecified type (DT_INVALID: a pipeline input only a Python node reads, §8.4)
     # is typed like one the servable does not declare.
     specs = {tensor.name: tensor.dtype for tensor in inputs if tensor.dtype.tf != 0}
+    names = tuple(tensor.name for tensor in inputs)
     if ("instances" in doc) == ("inputs" in doc):
         raise InvalidInput(UNKNOWN_ORDER, 'the body needs exactly one of "instances" and "inputs"')
     if "instances" in doc:
-        arrays, layout = _rows(doc["instances"], specs), Layout.ROW
+        arrays, layout = _rows(doc["instances"], names, specs), Layout.ROW
     else:
-        arrays, layout = _columns(doc["inputs"], specs), Layout.COLUMN
+        arrays, layout = _columns(doc["inputs"], names, specs), Layout.COLUMN
     special = {
         name: SpecialInput.from_array(arrays.pop(name)) for name in SPECIAL_INPUTS.intersection(arrays)
     }
@@ -109,13 +110,13 @@ def _load(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def _rows(instances: object, specs: Mapping[str, DType]) -> dict[str, Array]:
+def _rows(instances: object, names: Sequence[str], specs: Mapping[str, DType]) -> dict[str, Array]:
     if not isinstance(instances, list):
         raise InvalidInput(INSTANCES_NOT_AN_ARRAY, '"instances" must be a list')
     if not instances:
         raise InvalidInput(NO_INSTANCES, '"instances" is empty')
     if not _is_named(instances[0]):
-        name = _only_input(specs)
+        name = _only_input(names)
         return {name: _tensor(name, instances, _dtype(specs, name), INVALID_INSTANCE)}
     columns: dict[str, list[object]] = {}
     for index, instance in enumerate(instances):
@@ -131,7 +132,7 @@ def _rows(instances: object, specs: Mapping[str, DType]) -> dict[str, Array]:
     }
 
 
-def _columns(inputs: object, specs: Mapping[str, DType]) -> dict[str, Array]:
+def _columns(inputs: object, names: Sequence[str], specs: Mapping[str, DType]) -> dict[str, Array]:
     if _is_named(inputs):
         assert isinstance(inputs, dict)
         if not inputs:
@@ -141,7 +142,7 @@ def _columns(inputs: object, specs: Mapping[str, DType]) -> dict[str, Array]:
         }
     if inputs is None:
         raise InvalidInput(INPUTS_NOT_AN_OBJECT, '"inputs" is null')
-    name = _only_input(specs)
+    name = _only_input(names)
     return {name: _tensor(name, inputs, _dtype(specs, name), INVALID_INPUT)}
 
 
@@ -153,14 +154,15 @@ def _is_b64(value: object) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "b64" in value
 
 
-def _only_input(specs: Mapping[str, DType]) -> str:
-    if len(specs) != 1:
+def _only_input(names: Sequence[str]) -> str:
+    """The servable's one input (typed or not): values without names go to it."""
+    if len(names) != 1:
         raise InvalidInput(
             INVALID_FORMAT,
-            f"values without input names need a model with one input; this one has {len(specs)}: "
-            f"{sorted(specs)}",
+            f"values without input names need a model with one input; this one has {len(names)}: "
+            f"{sorted(names)}",
         )
-    return next(iter(specs))
+    return names[0]
 
 
 def _tensor(name: str, value: object, dtype: DType | None, parse_error: str) -> Array:

@@ -330,6 +330,18 @@ def test_python_node_pipeline(served: ServerProcess) -> None:
     np.testing.assert_allclose(client.predict({"x": X}, "python"), (X * 3) ** 2)
 
 
+@pytest.mark.parametrize("body", [{"instances": X.tolist()}, {"inputs": X.tolist()}], ids=["row", "column"])
+def test_tfs_rest_values_without_a_name_go_to_the_only_input_even_when_untyped(
+    served: ServerProcess, body: dict[str, Any]
+) -> None:
+    # "python"'s one input is read only by a Python node, so its metadata has no type (DT_INVALID).
+    answer = httpx.post(f"http://{served.rest_url}/v1/models/python:predict", json=body, timeout=30)
+
+    assert answer.status_code == 200, answer.text
+    key = "predictions" if "instances" in body else "outputs"
+    np.testing.assert_allclose(np.array(answer.json()[key], dtype=np.float32), (X * 3) ** 2)
+
+
 # ---- metadata, status, readiness ---------------------------------------------------------------
 
 
