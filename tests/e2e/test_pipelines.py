@@ -375,6 +375,38 @@ def test_metadata_status_and_readiness(
     }
 
 
+def test_statistics_of_a_pipeline_count_its_requests_as_an_ensemble(
+    triton_grpc: grpcclient.InferenceServerClient, triton_http: httpclient.InferenceServerClient
+) -> None:
+    def stats() -> dict[str, Any]:
+        found: dict[str, Any] = triton_http.get_inference_statistics("chain")["model_stats"][0]
+        return found
+
+    before = stats()
+    grpc_infer(triton_grpc, "chain", x=X)
+    http_infer(triton_http, "chain", x=X)
+    with pytest.raises(InferenceServerException):
+        grpc_infer(triton_grpc, "chain", x=X[:, :3].copy())  # [3, 3]: the pipeline takes [-1, 4]
+    after = stats()
+
+    def grown(field: str) -> int:
+        return int(after["inference_stats"][field].get("count", 0)) - int(
+            before["inference_stats"][field].get("count", 0)
+        )
+
+    assert (grown("success"), grown("fail"), grown("compute_infer")) == (2, 1, 2)
+    assert int(after["execution_count"]) - int(before.get("execution_count", 0)) == 2
+    assert int(after["inference_count"]) - int(before.get("inference_count", 0)) == 2
+    assert int(after["inference_stats"]["success"]["ns"]) > int(
+        before["inference_stats"]["success"].get("ns", 0)
+    )
+    assert int(after["last_inference"]) > 0
+    grpc_entry = triton_grpc.get_inference_statistics("chain", as_json=True)["model_stats"][0]
+    assert int(grpc_entry["inference_stats"]["success"]["count"]) == int(
+        after["inference_stats"]["success"]["count"]
+    )
+
+
 def test_model_config_of_a_pipeline_is_an_ensemble(
     triton_grpc: grpcclient.InferenceServerClient, triton_http: httpclient.InferenceServerClient
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 
 from ovms_cli.errors import InvalidInput, NotFound, NotReady
@@ -22,6 +23,7 @@ from ovms_cli.inference.tensor_spec import TensorSpec, check_requested, is_strin
 from ovms_cli.servables.pipelines.pipeline import PIPELINE_VERSION, Pipeline
 from ovms_cli.servables.pipelines.signatures import ANY_DIM, UNSPECIFIED
 from ovms_cli.servables.servable import Capacity, ServableObserver
+from ovms_cli.servables.statistics import InferenceStatistics
 from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus
 
 log = logging.getLogger("ovms.modelmanager")
@@ -46,6 +48,7 @@ class PipelineVersion:
         self._specs = () if pipeline is None else _input_specs(pipeline.metadata.inputs)
         self._outputs = () if pipeline is None else tuple(t.name for t in pipeline.metadata.outputs)
         self._in_flight = 0
+        self.statistics = InferenceStatistics()  # this build's; as for a Triton ensemble (see infer)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -83,21 +86,37 @@ class PipelineVersion:
 
         Raises ``InvalidInput`` (400) for inputs that do not match the input metadata (§8.4: checked
         as for models, §6.6) or an unknown requested output, and the failing node's error otherwise.
+
+        Statistics count each request as a Triton ensemble does: ``success``/``fail`` with its whole time,
+        one execution and one inference per successful request, its time as ``compute_infer``; the nodes'
+        queueing and inference are counted on their own models.
         """
         pipeline = self._built()
-        check_requested(requested, self._outputs)
-        self._check_inputs(inputs)
+        started = time.perf_counter()
+        ok = False
+        try:
+            check_requested(requested, self._outputs)
+            self._check_inputs(inputs)
+            outputs = await self._run(pipeline, inputs)
+            ok = True
+        finally:
+            seconds = time.perf_counter() - started
+            if ok:
+                self.statistics.inferred(seconds)
+            self.statistics.request_served(ok, seconds, 0.0, 0.0, 1)
+        if requested:
+            return {name: outputs[name] for name in requested}
+        return dict(outputs)
+
+    async def _run(self, pipeline: Pipeline, inputs: Mapping[str, Array]) -> Mapping[str, Array]:
         self._in_flight += 1
         self._idle.clear()
         try:
-            outputs = await pipeline.infer(inputs)  # type: ignore[arg-type]
+            return await pipeline.infer(inputs)  # type: ignore[arg-type]
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
-        if requested:
-            return {name: outputs[name] for name in requested}
-        return dict(outputs)
 
     def _check_inputs(self, inputs: Mapping[str, Array]) -> None:
         if len(inputs) != len(self._specs):
