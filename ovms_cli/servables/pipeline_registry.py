@@ -2,8 +2,8 @@
 
 Spec §2.9 order: after the models of a pass, custom node libraries load (``base_path`` changed →
 reloaded; removed → dropped), then every configured pipeline is (re)built when what it was built
-from changed: its definition, a library it uses, or a model version it uses (which version is the
-default, its inputs and outputs, §8.6 "subscribed" models). A build that fails leaves the pipeline
+from changed: its definition, a library it uses, a Python node's handler file (its mtime or size), or a
+model version it uses (which version is the default, its inputs and outputs, §8.6 "subscribed" models). A build that fails leaves the pipeline
 listed as not loaded with its problems as the reason while everything else serves; a rebuild that
 succeeds is swapped in and the previous build retires once its in-flight requests finish.
 
@@ -58,6 +58,7 @@ class _Built:
 
     definition: PipelineDefinition
     libraries: tuple[tuple[str, str | None], ...]  # (name, loaded path or None)
+    handler_files: tuple[tuple[str, Hashable], ...]  # Python nodes' handler files: (handler, file version)
     models: tuple[Hashable, ...]
     name_taken: bool
 
@@ -167,7 +168,12 @@ class PipelineRegistry:
             signature = signatures.get(number) if number is not None else None
             models.append((node.model_name, node.version, number, _frozen(signature), config))
         taken = definition.name in self._models.model_names()
-        return _Built(definition, libraries, tuple(models), taken)
+        handlers = tuple(
+            (node.handler, _file_version(node.handler, self._base_dir))
+            for node in definition.nodes
+            if node.kind is NodeKind.PYTHON and node.handler is not None
+        )
+        return _Built(definition, libraries, handlers, tuple(models), taken)
 
     def _library_path(self, name: str) -> str | None:
         library = self.libraries.get(name)
@@ -250,6 +256,23 @@ def pipeline_catalog(
                 for n, s in table[config.name].items()
             }
     return StaticModelCatalog(table), refused
+
+
+def _file_version(handler: str, base_dir: Path | None) -> Hashable:
+    """A handler ``file.py:Class``'s (mtime, size), so that an edited file is imported afresh on the next
+    reload or version check; None for a module name (imported once per process, as Python does) or a
+    file that is not there (the build reports it)."""
+    location = handler.rpartition(":")[0]
+    if not location.endswith(".py"):
+        return None
+    path = Path(location)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 def _frozen(signature: NodeSignature | None) -> Hashable:

@@ -199,3 +199,29 @@ async def test_a_node_error_names_the_node(manager: ModelManager, models: list[M
     await manager.apply(models, pipelines=[definition(first=raises)])
     with pytest.raises(InternalError, match="Python node failed during execution - node: boom; ValueError"):
         await manager.resolve("chain", None).infer({"x": X})
+
+
+async def test_an_edited_handler_file_is_imported_afresh_at_the_next_version_check(
+    models: list[ModelConfig], tmp_path: Path
+) -> None:
+    handler = tmp_path / "nodes" / "scale.py"
+    handler.parent.mkdir()
+    scale = "import numpy as np\n\nclass Scale:\n    def initialize(self, params): pass\n    def finalize(self): pass\n"
+    handler.write_text(scale + "    def execute(self, inputs): return {'y': inputs['x'] * np.float32(2)}\n")
+    node = {"name": "py", "type": "python", "handler": "nodes/scale.py:Scale"}
+    served = ModelManager(ov.Core())
+    await served.load(models, pipelines=[definition(first=node)], base_dir=tmp_path)
+    try:
+        result = (await served.resolve("chain", None).infer({"x": X}))["result"]
+        np.testing.assert_array_equal(result, X * 2 + X)
+        assert not await served.sync_versions()  # nothing changed: no rebuild
+
+        handler.write_text(
+            scale + "    def execute(self, inputs): return {'y': inputs['x'] * np.float32(10)}\n"
+        )
+        assert await served.sync_versions()
+
+        result = (await served.resolve("chain", None).infer({"x": X}))["result"]
+        np.testing.assert_array_equal(result, X * 10 + X)
+    finally:
+        served.unload()
