@@ -142,8 +142,10 @@ def _unsigned(fields: dict[str, Any], name: str, maximum: int = MAX_UINT32) -> i
     value = fields.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField(name, f"{name} is not an unsigned integer")
+    if not 0 <= value <= maximum:  # OVMS reads these fields as uint32 (genai-spec §2.1)
+        raise InvalidField(name, f"{name} is not an unsigned integer: out of range [0, {maximum}]")
     return value
 
 
@@ -186,10 +188,12 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None) -> S
 
 
 def _stop(value: Any) -> tuple[str, ...]:
+    """An empty stop string is refused on every path, alone or in an array: GenAI would get a stop
+    string that matches nothing (or everything), and ignoring it would drop what the client sent."""
     if value is None:
         return ()
     if isinstance(value, str):
-        return (value,) if value else ()
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
         raise InvalidField("stop", "stop must be a non-empty string or an array of non-empty strings")
     if len(value) > MAX_STOP_STRINGS:
