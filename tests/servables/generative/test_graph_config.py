@@ -89,6 +89,11 @@ def test_written_graphs_read_back(task: Task, tmp_path: Path) -> None:
             "dynamic_split_fuse must be true or false",
         ),
         (Task.TEXT_GENERATION, {}, "models_path is required"),
+        (
+            Task.TEXT_GENERATION,
+            {"models_path": ".", "best_of_limit": "many"},
+            "best_of_limit must be an unsigned integer",
+        ),
         (Task.EMBEDDINGS, {"models_path": ".", "pooling": "MAX"}, "pooling must be one of CLS, MEAN, LAST"),
         (
             Task.EMBEDDINGS,
@@ -132,3 +137,14 @@ def test_config_entries_map_to_graphs(tmp_path: Path) -> None:
     assert configs[0].models_path == folder.resolve()
     assert problems["sub"] == "subconfig is not supported"
     assert "cannot read" in problems["missing"]
+
+
+def test_best_of_limit_is_an_llm_graph_option(tmp_path: Path) -> None:
+    assert (
+        config_from_options("x", Task.TEXT_GENERATION, {"models_path": "."}, tmp_path, "g").best_of_limit
+        == 20
+    )
+    options = {"models_path": ".", "best_of_limit": 4}
+    assert config_from_options("x", Task.TEXT_GENERATION, options, tmp_path, "g").best_of_limit == 4
+    with pytest.raises(GraphConfigError, match="option best_of_limit is not supported for embeddings"):
+        config_from_options("x", Task.EMBEDDINGS, options, tmp_path, "g")
