@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from ovms_cli.errors import InvalidInput, NotFound, NotReady
+from ovms_cli.errors import InvalidInput
 from ovms_cli.servables.pipelines.signatures import UNSPECIFIED
 from ovms_cli.servables.servable import Capacity, ServableObserver
+from ovms_cli.servables.single_version import SingleVersion
 from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus
 
 GRAPH_VERSION = 1
@@ -31,8 +32,10 @@ V3_ENDPOINTS = {
 }
 
 
-class GraphVersion:
+class GraphVersion(SingleVersion):
     """The one version (1) of a generative model, for the classic APIs. ``Servable`` without inference."""
+
+    kind = "Mediapipe graph"
 
     def __init__(
         self,
@@ -63,24 +66,6 @@ class GraphVersion:
     @staticmethod
     def retired() -> VersionStatus:
         return VersionStatus(GRAPH_VERSION, State.END)
-
-    @property
-    def version(self) -> int:
-        return GRAPH_VERSION
-
-    @property
-    def state(self) -> State:
-        return self._status.state
-
-    @property
-    def status(self) -> VersionStatus:
-        return self._status
-
-    def unavailable_error(self) -> NotFound | NotReady:
-        if self.state >= State.UNLOADING:
-            return NotFound("Mediapipe graph is retired", f"name: {self.name}")
-        why = f"; {self._status.reason}" if self._status.reason else ""
-        return NotReady("Mediapipe graph is not loaded yet", f"name: {self.name}{why}")
 
     def _available(self) -> None:
         if self.state is not State.AVAILABLE:

@@ -46,7 +46,7 @@ class GenerativeHost:
         for config in configs:
             self._tasks[config.name] = config.task.value
             current = self._graphs.get(config.name)
-            if current is None or current.state is not State.AVAILABLE:
+            if current is None or current.state is State.END:  # new, or added back
                 self._set(config.name, GraphVersion.loading())
         try:
             return await self._apply(configs, keep, retry_failed)
