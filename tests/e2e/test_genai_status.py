@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import ovmsclient
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
@@ -138,6 +140,39 @@ def test_tfs_status_answers_for_graphs_and_metadata_does_not(rest: httpx.Client)
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
     assert rest.get(f"/v1/models/{RERANK}/metadata").status_code == 404  # OVMS: models and pipelines only
     assert rest.post(f"/v1/models/{RERANK}:predict", json={"instances": [1]}).status_code == 404
+
+
+def test_tfs_grpc_status_with_ovmsclient(server: ServerProcess) -> None:
+    client = ovmsclient.make_grpc_client(server.grpc_url)
+    assert client.get_model_status(model_name=LLM) == {
+        1: {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}
+    }
+    failed = client.get_model_status(model_name=BROKEN)[1]
+    assert (failed["state"], failed["error_code"]) == ("LOADING", 9)  # FAILED_PRECONDITION
+    with pytest.raises(ovmsclient.ModelNotFoundError):
+        client.get_model_metadata(model_name=LLM)
+
+
+def test_single_model_ready_only_after_the_generative_model_loaded(models: Path, tmp_path: Path) -> None:
+    """``--source_model``: the first time /v2/health/ready says 200, the model already is."""
+    args = ["--source_model", str(models / LLM), "--task", "text_generation", "--model_name", "solo"]
+    running = start_server(args, tmp_path / "ovms.log", wait_ready=False)
+    try:
+        with httpx.Client(base_url=f"http://{running.rest_url}", timeout=10) as rest:
+            deadline = time.monotonic() + 120
+            while True:
+                assert time.monotonic() < deadline, running.log_text()
+                assert running.process.poll() is None, running.log_text()
+                try:
+                    if rest.get("/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+            assert rest.get("/v2/models/solo/ready").status_code == 200
+            assert _state(_status(rest), "solo")["state"] == "AVAILABLE"
+    finally:
+        assert running.stop() == 0, running.log_text()
 
 
 def _reload(rest: httpx.Client) -> httpx.Response:
