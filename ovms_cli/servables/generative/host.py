@@ -127,12 +127,19 @@ def configs_from_file(
     """``mediapipe_config_list: [{"name", "base_path", "graph_path"?}]``: each graph.pbtxt read.
 
     ``base_path`` is relative to config.json's folder; ``graph_path`` (default ``graph.pbtxt``) to
-    ``base_path``, as in OVMS. Returns the configs and, by name, why the others were refused.
+    ``base_path``, as in OVMS. Returns the configs and, by name, why the others were refused: also a
+    name a model or pipeline of the file has, or an earlier entry (OVMS: ``MODEL_NAME_OCCUPIED``,
+    the first one serves).
     """
     configs: list[GenerativeConfig] = []
     problems: dict[str, str] = {}
+    taken = _classic_names(raw)
     for item in raw.get("mediapipe_config_list") or []:
         name = item["name"]
+        if name in taken:
+            problems[name] = f"the name is taken by {taken[name]} (MODEL_NAME_OCCUPIED)"
+            continue
+        taken[name] = "an earlier mediapipe_config_list entry"
         if "subconfig" in item:
             problems[name] = "subconfig is not supported"
             continue
@@ -143,3 +150,16 @@ def configs_from_file(
         except GraphConfigError as error:
             problems[name] = str(error)
     return configs, problems
+
+
+def _classic_names(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Names of config.json's models and pipelines, each with what it names."""
+    taken: dict[str, str] = {}
+    for entry in raw.get("model_config_list") or []:
+        config = entry.get("config") if isinstance(entry, dict) else None
+        if isinstance(config, dict) and isinstance(config.get("name"), str):
+            taken[config["name"]] = "a model"
+    for pipeline in raw.get("pipeline_config_list") or []:
+        if isinstance(pipeline, dict) and isinstance(pipeline.get("name"), str):
+            taken[pipeline["name"]] = "a pipeline"
+    return taken
