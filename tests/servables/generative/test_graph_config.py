@@ -118,12 +118,18 @@ def test_a_graph_without_a_generative_calculator_is_refused(tmp_path: Path) -> N
         read_graph("x", tmp_path / "missing.pbtxt")
 
 
-def test_config_entries_map_to_graphs(tmp_path: Path) -> None:
+def _llm_folder(tmp_path: Path) -> Path:
+    """``tmp_path/llm`` holding an LLM graph.pbtxt (no model files: nothing loads here)."""
     folder = tmp_path / "llm"
     folder.mkdir()
     (folder / "graph.pbtxt").write_text(
         graph_text(GenerativeConfig(name="llm", task=Task.TEXT_GENERATION, models_path=folder))
     )
+    return folder
+
+
+def test_config_entries_map_to_graphs(tmp_path: Path) -> None:
+    folder = _llm_folder(tmp_path)
     raw = {
         "model_config_list": [],
         "mediapipe_config_list": [
@@ -151,11 +157,7 @@ def test_best_of_limit_is_an_llm_graph_option(tmp_path: Path) -> None:
 
 
 def test_a_name_taken_by_a_model_pipeline_or_earlier_entry_is_refused(tmp_path: Path) -> None:
-    folder = tmp_path / "llm"
-    folder.mkdir()
-    (folder / "graph.pbtxt").write_text(
-        graph_text(GenerativeConfig(name="llm", task=Task.TEXT_GENERATION, models_path=folder))
-    )
+    folder = _llm_folder(tmp_path)
     raw = {
         "model_config_list": [{"config": {"name": "resnet", "base_path": "resnet"}}],
         "pipeline_config_list": [{"name": "dag"}],
