@@ -104,8 +104,32 @@ def _check_loading(config: ServerConfig) -> None:
     except ConfigError as error:
         problems += error.problems
     problems += pipeline_problems(config)
+    problems += _generative_problems(config)
     if problems:
         raise ConfigError(problems)
+
+
+def _generative_problems(config: ServerConfig) -> list[Problem]:
+    """``mediapipe_config_list`` entries the server would not load: a graph.pbtxt that does not read
+    or sets an unsupported option (``graph_config.read_graph``), or a ``models_path`` that is no folder."""
+    from ovms_cli.servables.generative.host import configs_from_file
+
+    configs, refused = configs_from_file(config.raw, config.base_dir or Path.cwd())
+    where = {
+        item.get("name"): f"mediapipe_config_list[{index}]"
+        for index, item in enumerate(config.raw.get("mediapipe_config_list") or [])
+        if isinstance(item, dict)
+    }
+    problems = [Problem(where.get(name, "mediapipe_config_list"), why) for name, why in refused.items()]
+    for generative in configs:
+        if not generative.models_path.is_dir():
+            problems.append(
+                Problem(
+                    where.get(generative.name, "mediapipe_config_list"),
+                    f"{generative.source}: models_path {generative.models_path} is not a folder",
+                )
+            )
+    return problems
 
 
 def _check_preprocessing(config: ServerConfig) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,18 +142,48 @@ def _unsigned(fields: dict[str, Any], name: str, maximum: int = MAX_UINT32) -> i
     value = fields.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField(name, f"{name} is not an unsigned integer")
+    if not 0 <= value <= maximum:  # OVMS reads these fields as uint32 (genai-spec §2.1)
+        raise InvalidField(name, f"{name} is not an unsigned integer: out of range [0, {maximum}]")
     return value
 
 
-def _only_one(fields: dict[str, Any], name: str) -> None:
-    value = _unsigned(fields, name)
-    if value is not None and value != 1:
-        raise InvalidField(name, f"{name} other than 1 is not supported (beam search is not implemented)")
+def _beams(fields: dict[str, Any], stream: bool) -> tuple[int, int]:
+    """(n, best_of), genai-spec §2.1/§2.5: n > 1 needs best_of >= n and means beam search; neither
+    streams. best_of left out is n: OpenAI's chat API has no best_of, so a client asking for n
+    choices sends n alone (the client wins; OVMS would refuse it as n > best_of = 1)."""
+    n = _unsigned(fields, "n")
+    if n == 0:
+        raise InvalidField("n", "n value should be greater than 0")
+    best_of = _unsigned(fields, "best_of")
+    if best_of == 0:
+        raise InvalidField("best_of", "best_of value should be greater than 0")
+    n = n or 1
+    best_of = best_of or n
+    if stream and best_of > 1:
+        name = "best_of" if "best_of" in fields else "n"
+        raise InvalidField(name, f"{name} cannot be used in streaming mode")
+    if n > best_of:
+        raise InvalidField("n", "n value cannot be greater than best_of")
+    return n, best_of
 
 
-def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None) -> Sampling:
+def _logprobs(fields: dict[str, Any], stream: bool, chat: bool) -> bool:
+    """Chat: a bool; completions: the int 1 only (genai-spec §2.2, §2.3); neither streams."""
+    value = fields.get("logprobs")
+    if value is None or value is False:
+        return False
+    if chat and value is not True:
+        raise InvalidField("logprobs", "logprobs accepts values true or false")
+    if not chat and (isinstance(value, bool) or value != 1):
+        raise InvalidField("logprobs", "accepted logprobs value is currently 1 only")
+    if stream:
+        raise InvalidField("logprobs", "logprobs are not supported in streaming mode.")
+    return True
+
+
+def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None, chat: bool) -> Sampling:
     top_k = fields.get("top_k")
     if top_k is not None and (
         isinstance(top_k, bool) or not isinstance(top_k, int) or (top_k < 1 and top_k != -1)
@@ -166,9 +196,11 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None) -> S
             "include_stop_str_in_output",
             "include_stop_str_in_output cannot be set to false if streaming is used",
         )
-    _only_one(fields, "n")
-    _only_one(fields, "best_of")
+    n, best_of = _beams(fields, stream)
     return Sampling(
+        n=n,
+        best_of=best_of,
+        logprobs=_logprobs(fields, stream, chat),
         max_tokens=max_tokens,
         temperature=1.0 if temperature is None else temperature,
         top_p=_number(fields, "top_p", 0.0, 1.0, low_open=True),
@@ -186,10 +218,12 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None) -> S
 
 
 def _stop(value: Any) -> tuple[str, ...]:
+    """An empty stop string is refused on every path, alone or in an array: GenAI would get a stop
+    string that matches nothing (or everything), and ignoring it would drop what the client sent."""
     if value is None:
         return ()
     if isinstance(value, str):
-        return (value,) if value else ()
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
         raise InvalidField("stop", "stop must be a non-empty string or an array of non-empty strings")
     if len(value) > MAX_STOP_STRINGS:
@@ -212,14 +246,8 @@ def _stream(fields: dict[str, Any]) -> tuple[bool, bool]:
     return stream, _bool(options, "include_usage", False) if "include_usage" in options else False
 
 
-def _refuse_logprobs(fields: dict[str, Any]) -> None:
-    if fields.get("logprobs") not in (None, False):
-        raise InvalidField("logprobs", "logprobs is not supported by this server")
-
-
 def parse_chat(body: dict[str, Any]) -> GenerationRequest:
     fields = _present(body, CHAT_FIELDS)
-    _refuse_logprobs(fields)
     max_tokens = _unsigned(fields, "max_tokens")
     completion_tokens = _unsigned(fields, "max_completion_tokens")
     if completion_tokens is not None:
@@ -295,7 +323,6 @@ def _content(content: Any, where: str) -> str:
 
 def parse_completion(body: dict[str, Any]) -> GenerationRequest:
     fields = _present(body, COMPLETION_FIELDS)
-    _refuse_logprobs(fields)
     if _bool(fields, "echo", False):
         raise InvalidField("echo", "echo is not supported by this server")
     max_tokens = _unsigned(fields, "max_tokens")
@@ -316,7 +343,7 @@ def _generation_request(
     stream, include_usage = _stream(fields)
     return GenerationRequest(
         model=model,
-        sampling=_sampling(fields, stream, max_tokens),
+        sampling=_sampling(fields, stream, max_tokens, chat="messages" in specific),
         stream=stream,
         include_usage=include_usage,
         skip_special_tokens=_bool(fields, "skip_special_tokens", True),
@@ -393,24 +420,71 @@ def response_id(chat: bool) -> str:
     return ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
 
 
-def generation_response(
-    chat: bool, model: str, text: str, finish_reason: str | None, prompt_tokens: int, completion_tokens: int
-) -> bytes:
-    """``chat.completion`` or ``text_completion`` (genai-spec §2.6), plus OpenAI's ``id``."""
-    reason = finish_reason or "stop"
+@dataclass(frozen=True, slots=True)
+class TokenLogProbs:
+    """Each generated token's text (decoded alone) and natural-log probability, in order."""
+
+    tokens: tuple[str, ...]
+    log_probs: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One returned sequence: its text, why it ended, and its log probabilities if asked for."""
+
+    text: str
+    finish_reason: str | None
+    logprobs: TokenLogProbs | None = None
+
+
+def _chat_logprobs(logprobs: TokenLogProbs) -> dict[str, Any]:
+    """``{"content": [{"token", "logprob", "bytes", "top_logprobs": []}]}`` (genai-spec §2.6)."""
+    return {
+        "content": [
+            {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": []}
+            for token, value in zip(logprobs.tokens, logprobs.log_probs, strict=True)
+        ]
+    }
+
+
+def _completion_logprobs(logprobs: TokenLogProbs) -> dict[str, Any]:
+    """``{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}`` (genai-spec
+    §2.6); ``text_offset``: where each token starts in the choice's text, in characters."""
+    offsets, offset = [], 0
+    for token in logprobs.tokens:
+        offsets.append(offset)
+        offset += len(token)
+    return {
+        "tokens": list(logprobs.tokens),
+        "token_logprobs": list(logprobs.log_probs),
+        "top_logprobs": [{t: v} for t, v in zip(logprobs.tokens, logprobs.log_probs, strict=True)],
+        "text_offset": offsets,
+    }
+
+
+def _choice(chat: bool, index: int, choice: Choice) -> dict[str, Any]:
+    reason = choice.finish_reason or "stop"
     if chat:
-        choice: dict[str, Any] = {
+        logprobs = None if choice.logprobs is None else _chat_logprobs(choice.logprobs)
+        return {
             "finish_reason": reason,
-            "index": 0,
-            "logprobs": None,
-            "message": {"content": text, "role": "assistant", "tool_calls": []},
+            "index": index,
+            "logprobs": logprobs,
+            "message": {"content": choice.text, "role": "assistant", "tool_calls": []},
         }
-    else:
-        choice = {"finish_reason": reason, "index": 0, "logprobs": None, "text": text}
+    logprobs = None if choice.logprobs is None else _completion_logprobs(choice.logprobs)
+    return {"finish_reason": reason, "index": index, "logprobs": logprobs, "text": choice.text}
+
+
+def generation_response(
+    chat: bool, model: str, choices: Sequence[Choice], prompt_tokens: int, completion_tokens: int
+) -> bytes:
+    """``chat.completion`` or ``text_completion`` (genai-spec §2.6), plus OpenAI's ``id``; one choice per
+    returned sequence, indexed in order (best score first); ``completion_tokens`` counts them all."""
     return orjson.dumps(
         {
             "id": response_id(chat),
-            "choices": [choice],
+            "choices": [_choice(chat, index, choice) for index, choice in enumerate(choices)],
             "created": int(time.time()),
             "model": model,
             "object": "chat.completion" if chat else "text_completion",

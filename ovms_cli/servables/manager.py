@@ -11,6 +11,7 @@ import openvino as ov
 
 from ovms_cli.config.model_config import ModelConfig
 from ovms_cli.errors import ModelNotFound, NotReady, VersionNotFound
+from ovms_cli.servables.graphs import GraphCatalog, GraphVersion, NoGraphs
 from ovms_cli.servables.model import Model
 from ovms_cli.servables.model_loader import Runtime
 from ovms_cli.servables.pipeline_registry import PipelineRegistry
@@ -33,6 +34,7 @@ class ModelManager:
         self._not_applied: dict[str, list[str]] = {}  # configs refused while the previous one serves
         self._lock = asyncio.Lock()
         self.pipelines = PipelineRegistry(self, self._node_infer)
+        self.graphs: GraphCatalog = NoGraphs()  # generative models, shown as OVMS shows its graphs
 
     @property
     def core(self) -> ov.Core:
@@ -129,6 +131,8 @@ class ModelManager:
                 found[name] = problems
         for name, problems in self.pipelines.problems().items():  # a pipeline may clash with a model's name
             found.setdefault(name, []).extend(problems)
+        for name, problems in self.graphs.graph_problems().items():
+            found.setdefault(name, []).extend(problems)
         return found
 
     def startup_failure(self) -> str | None:
@@ -162,12 +166,14 @@ class ModelManager:
         return found
 
     def has(self, name: str) -> bool:
-        """Whether ``name`` was ever configured, model or pipeline (retired ones stay listed)."""
-        return name in self.models or self.pipelines.get(name) is not None
+        """Whether ``name`` was ever configured, model, pipeline or graph (retired ones stay listed)."""
+        return name in self.models or self.pipelines.get(name) is not None or self._graph(name) is not None
 
     def names(self) -> tuple[str, ...]:
-        """Every model name ever configured in the order first configured, then every pipeline's."""
-        return tuple(self.models) + tuple(n for n in self.pipelines.versions if n not in self.models)
+        """Every model name ever configured in the order first configured, then every pipeline's, then
+        every generative model's (OVMS's graphs)."""
+        names = tuple(self.models) + tuple(n for n in self.pipelines.versions if n not in self.models)
+        return names + tuple(n for n in self.graphs.graph_names() if n not in names)
 
     def is_pipeline(self, name: str) -> bool:
         """Whether requests for ``name`` go to a pipeline (a configured model keeps its name)."""
@@ -177,6 +183,15 @@ class ModelManager:
         if name in self.configured:
             return None
         return self.pipelines.get(name)
+
+    def is_graph(self, name: str) -> bool:
+        """Whether ``name`` is a generative model's (a model or pipeline of that name takes precedence)."""
+        return self._graph(name) is not None
+
+    def _graph(self, name: str) -> GraphVersion | None:
+        if name in self.models or self.pipelines.get(name) is not None:
+            return None
+        return self.graphs.graph(name)
 
     def config(self, name: str) -> ModelConfig:
         """The configuration ``name`` serves with. Raises ModelNotFound."""
@@ -210,10 +225,17 @@ class ModelManager:
         Raises ModelNotFound, VersionNotFound, or NotReady/NotFound when no version can serve.
         A pipeline is unversioned: ``version`` is ignored, as OVMS does (spec §8.2).
         """
-        pipeline = self._pipeline(name)
+        pipeline = self._pipeline(name) or self._graph(name)
         if pipeline is not None:
             return pipeline
         return self.model(name).version(version)
+
+    def tfs_servable(self, name: str, version: int | None) -> Servable:
+        """``resolve`` for TensorFlow Serving's metadata and predict, which know models and pipelines
+        only: a generative model's name is ModelNotFound there, as in OVMS."""
+        if self._graph(name) is not None:
+            raise ModelNotFound(name)
+        return self.resolve(name, version)
 
     def is_model_ready(self, name: str, version: int | None) -> bool:
         """Whether the version (default: the highest available) serves now.
@@ -229,9 +251,9 @@ class ModelManager:
     def model_status(self, name: str, version: int | None) -> tuple[VersionStatus, ...]:
         """Every version the model ever registered, in any state, ascending; or only ``version``.
 
-        A pipeline has the one version 1 whatever ``version`` asks (spec §8.2).
+        A pipeline or a generative model has the one version 1 whatever ``version`` asks (spec §8.2).
         """
-        pipeline = self._pipeline(name)
+        pipeline = self._pipeline(name) or self._graph(name)
         if pipeline is not None:
             return (pipeline.status,)
         model = self.model(name)
@@ -244,7 +266,7 @@ class ModelManager:
 
     def metadata(self, name: str, version: int | None, served: Servable | None = None) -> ModelMetadata:
         """``served``: the servable already resolved for this request, if the caller has it."""
-        pipeline = self._pipeline(name)
+        pipeline = self._pipeline(name) or self._graph(name)
         if pipeline is not None:
             available = (pipeline.version,) if pipeline.state is State.AVAILABLE else ()
             return ModelMetadata(name, available, pipeline.input_metadata(), pipeline.output_metadata())

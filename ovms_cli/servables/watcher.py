@@ -45,8 +45,12 @@ class Watcher:
         self.poll_seconds = poll_seconds
         self._digest: str | None = None
         self._last_failed = False
+        self._applied = False  # this pass applied a changed config (``also_sync`` is not needed)
         self._lock = asyncio.Lock()
         self.also_apply: Callable[[ServerConfig], Awaitable[bool]] | None = None  # e.g. generative models
+        # Every pass after the config: e.g. generative models' graph.pbtxt files read again; the
+        # argument says whether to retry what failed as it is (True for the reload API).
+        self.also_sync: Callable[[bool], Awaitable[bool]] | None = None
 
     def mark_loaded(self, content: bytes) -> None:
         """Record the config that the initial load used."""
@@ -69,9 +73,12 @@ class Watcher:
         """
         async with self._lock:
             changed = False
+            self._applied = False
             if self._config_path is not None:
                 changed = await self._reload_config(raise_errors)
             changed = await self._manager.sync_versions() or changed
+            if self.also_sync is not None and not self._applied:
+                changed = await self.also_sync(raise_errors) or changed
             problems = self._manager.load_problems() if raise_errors else {}
             if problems:
                 raise ModelsFailedToLoad(problems)
@@ -98,6 +105,7 @@ class Watcher:
         )
         if self.also_apply is not None:
             changed = await self.also_apply(config) or changed
+            self._applied = True
         return changed
 
     def _failed(self, why: str, raise_errors: bool) -> bool:

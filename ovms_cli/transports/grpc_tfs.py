@@ -31,14 +31,16 @@ class PredictionServicer:
 
     async def Predict(self, request: predict.PredictRequest, context: grpc.aio.ServicerContext) -> bytes:
         """Answers serialized bytes: tensors go into the reply in one copy (see add_to_server)."""
-        response = await self._manager.infer(codec.decode_predict_request(request))
+        core_request = codec.decode_predict_request(request)
+        served = self._manager.tfs_servable(core_request.model_name, core_request.model_version)
+        response = await self._manager.infer(core_request, served)
         return codec.serialize_predict_response(response)
 
     async def GetModelMetadata(
         self, request: metadata.GetModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> metadata.GetModelMetadataResponse:
         name, version = codec.decode_metadata_request(request)
-        served = self._manager.resolve(name, version)
+        served = self._manager.tfs_servable(name, version)
         return codec.encode_model_metadata(self._manager.metadata(name, version, served), served.version)
 
     @grpc_errors

@@ -185,7 +185,11 @@ class OpenAiRoutes:
             left.cancel()
         self._finished(servable, generation, prompt, endpoint)
         content = codec.generation_response(
-            chat, parsed.model, text, generation.finish_reason, prompt.tokens, generation.generated
+            chat,
+            parsed.model,
+            _choices(generation, text, parsed.sampling.logprobs),
+            prompt.tokens,
+            generation.generated,
         )
         return Response(content, media_type=JSON)
 
@@ -293,6 +297,22 @@ class OpenAiRoutes:
                 Route(prefix + "/models/{name:path}", self.model, methods=["GET"]),
             ]
         return routes
+
+
+def _choices(generation: Generation, text: str, logprobs: bool) -> list[codec.Choice]:
+    """The response's choices: the streamed ``text``, or every returned sequence of a detailed request."""
+    if not generation.sequences:
+        return [codec.Choice(text, generation.finish_reason)]
+    return [
+        codec.Choice(
+            sequence.text,
+            sequence.finish_reason or generation.finish_reason,
+            codec.TokenLogProbs(tuple(sequence.token_texts), tuple(sequence.generated_log_probs))
+            if logprobs
+            else None,
+        )
+        for sequence in generation.sequences
+    ]
 
 
 def _client_left(servable: TextGenerationServable, generation: Generation, endpoint: str) -> None:

@@ -56,7 +56,7 @@ class TfsRoutes:
 
     def metadata(self, match: re.Match[str]) -> Response:
         name, version = _target(match)
-        served = self._manager.resolve(name, version)
+        served = self._manager.tfs_servable(name, version)
         body = codec.encode_model_metadata(self._manager.metadata(name, version, served), served.version)
         return Response(body, media_type=JSON)
 
@@ -64,7 +64,7 @@ class TfsRoutes:
         if match["method"] != "predict":
             raise NotFound("Requested REST resource not found", f":{match['method']} is not supported")
         name, version = _target(match)
-        served = self._manager.resolve(name, version)
+        served = self._manager.tfs_servable(name, version)
         core_request, layout = codec.decode_predict_request(
             await request.body(), name, served.version, served.input_metadata()
         )

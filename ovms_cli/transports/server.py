@@ -124,6 +124,8 @@ async def run(
     cleaner = SequenceCleaner(settings.sequence_cleaner_interval_s, manager.idle_sequence_stores)
     host = GenerativeHost(manager.core)
     watcher.also_apply = lambda config: host.apply_config(config.raw, _folder_of(config.source))
+    watcher.also_sync = host.sync
+    manager.graphs = host
     grpc_server = await _start_grpc(settings, manager, tracker, control, regions)
     rest_stop = asyncio.Event()
     openai = _openai_routes(host, tracker, metrics)
@@ -136,7 +138,10 @@ async def run(
     try:
         if settings.config_path is not None:
             watcher.mark_loaded(settings.config_path.read_bytes())
-        await host.apply(generative)
+        if config is not None and settings.config_path is not None:  # followed: graph edits reload
+            await host.apply_config(config.raw, _folder_of(settings.config_path))
+        else:
+            await host.apply(generative)
         if config is None:
             await manager.load(models)
         else:
@@ -403,6 +408,9 @@ def _log_summary(settings: ServerSettings, manager: ModelManager) -> None:
         )
         if manager.is_pipeline(name):
             log.info("Pipeline %s: version [%s]", name, versions)
+            continue
+        if manager.is_graph(name):
+            log.info("Generative model %s: version [%s]", name, versions)
             continue
         config = manager.config(name)
         log.info(

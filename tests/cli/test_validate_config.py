@@ -110,3 +110,37 @@ def test_single_model_summary(write_config: WriteConfig, model_dir: ModelDir) ->
     path = write_config({"model_config_list": [{"config": {"name": "m", "base_path": "m"}}]})
     _, text, _ = run(path)
     assert text.splitlines()[-1] == f"{path}: valid, 1 model"
+
+
+def test_generative_entries_problems_are_reported(tmp_path: Path, write_config: WriteConfig) -> None:
+    llm = tmp_path / "llm"
+    llm.mkdir()
+    (llm / "graph.pbtxt").write_text(
+        'node { calculator: "HttpLLMCalculator" node_options: { '
+        '[type.googleapis.com/mediapipe.LLMCalculatorOptions]: { models_path: "./" max_num_seqs: -3 } } }'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "graph.pbtxt").write_text(
+        'node { calculator: "EmbeddingsCalculatorOV" node_options: { '
+        '[type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions]: { models_path: "./gone" } } }'
+    )
+    path = write_config(
+        {
+            "model_config_list": [],
+            "mediapipe_config_list": [
+                {"name": "llm", "base_path": "llm"},
+                {"name": "missing", "base_path": "nowhere"},
+                {"name": "embeddings", "base_path": "elsewhere"},
+            ],
+        }
+    )
+    code, text, _ = run(path)
+    assert code == 1
+    lines = text.splitlines()
+    assert lines[0] == f"{path}: 3 problem(s)"
+    assert lines[1].startswith("mediapipe_config_list[0]: ")
+    assert "max_num_seqs must be an unsigned integer, not -3" in lines[1]
+    assert lines[2].startswith("mediapipe_config_list[1]: cannot read ")
+    assert lines[3].startswith("mediapipe_config_list[2]: ")
+    assert "models_path" in lines[3] and "gone is not a folder" in lines[3]

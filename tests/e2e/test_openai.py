@@ -123,6 +123,94 @@ def test_completion_greedy_equals_in_process(
     )
 
 
+def _in_process(
+    pipeline: genai.ContinuousBatchingPipeline, prompt: str, config: genai.GenerationConfig
+) -> tuple[list[genai.GenerationOutput], int]:
+    """Every returned sequence of ``prompt`` (completions: special tokens added), best score first, as
+    GenAI's ``generate`` ranks them; and the prompt's token count."""
+    tokenizer = pipeline.get_tokenizer()
+    ids = tokenizer.encode(prompt, add_special_tokens=True).input_ids
+    handle = pipeline.add_request(1, ids, config)
+    while pipeline.has_non_finished_requests():
+        pipeline.step()
+    outputs = sorted(handle.read_all(), key=lambda output: output.score, reverse=True)
+    return outputs[: config.num_return_sequences], int(ids.shape[1])
+
+
+def test_n_and_best_of_are_beam_search_equal_to_in_process(
+    client: openai.OpenAI, reference: genai.ContinuousBatchingPipeline
+) -> None:
+    answer = client.completions.create(
+        model=LLM, prompt=PROMPT, max_tokens=6, n=3, best_of=4, extra_body={"ignore_eos": True}
+    )
+    config = greedy(6)
+    config.num_beams, config.num_return_sequences = 4, 3
+    expected, prompt_tokens = _in_process(reference, PROMPT, config)
+    tokenizer = reference.get_tokenizer()
+    assert [c.index for c in answer.choices] == [0, 1, 2]
+    assert [c.text for c in answer.choices] == [tokenizer.decode(o.generated_ids) for o in expected]
+    assert [c.finish_reason for c in answer.choices] == ["length"] * 3
+    assert answer.usage is not None
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (prompt_tokens, 18)
+
+
+def test_chat_n_alone_returns_n_choices(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model=LLM, messages=MESSAGES, max_tokens=5, n=2, extra_body={"ignore_eos": True}
+    )
+    assert [c.index for c in answer.choices] == [0, 1]
+    assert all(c.message.content and c.finish_reason == "length" for c in answer.choices)
+    assert answer.choices[0].message.content != answer.choices[1].message.content  # two beams
+    assert answer.usage is not None and answer.usage.completion_tokens == 10
+
+
+def test_completion_logprobs_equal_in_process(
+    client: openai.OpenAI, reference: genai.ContinuousBatchingPipeline
+) -> None:
+    answer = client.completions.create(
+        model=LLM, prompt=PROMPT, max_tokens=8, temperature=0, logprobs=1, extra_body={"ignore_eos": True}
+    )
+    config = greedy(8)
+    config.logprobs = 1
+    (expected,), _ = _in_process(reference, PROMPT, config)
+    tokenizer = reference.get_tokenizer()
+    choice = answer.choices[0]
+    assert choice.text == tokenizer.decode(expected.generated_ids)
+    assert choice.logprobs is not None
+    assert choice.logprobs.token_logprobs == pytest.approx(list(expected.generated_log_probs), rel=1e-6)
+    assert choice.logprobs.tokens == [tokenizer.decode([t]) for t in expected.generated_ids]
+    assert choice.logprobs.top_logprobs == [
+        {t: v} for t, v in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs, strict=True)
+    ]
+    offsets = [sum(len(t) for t in choice.logprobs.tokens[:i]) for i in range(8)]
+    assert choice.logprobs.text_offset == offsets
+    assert all(value <= 0 for value in choice.logprobs.token_logprobs)
+
+
+def test_chat_logprobs_follow_the_greedy_text(
+    client: openai.OpenAI, reference: genai.ContinuousBatchingPipeline
+) -> None:
+    plain = client.chat.completions.create(
+        model=LLM, messages=MESSAGES, max_tokens=6, temperature=0, extra_body={"ignore_eos": True}
+    )
+    answer = client.chat.completions.create(
+        model=LLM,
+        messages=MESSAGES,
+        max_tokens=6,
+        temperature=0,
+        logprobs=True,
+        extra_body={"ignore_eos": True},
+    )
+    assert answer.choices[0].message.content == plain.choices[0].message.content
+    logprobs = answer.choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    assert len(logprobs.content) == 6
+    for token in logprobs.content:
+        assert token.bytes == list(token.token.encode())
+        assert token.top_logprobs == []
+        assert token.logprob <= 0
+
+
 @pytest.mark.parametrize("chat", [True, False])
 def test_stream_equals_unary_with_usage(client: openai.OpenAI, chat: bool) -> None:
     options = {"max_tokens": 14, "temperature": 0, "extra_body": {"ignore_eos": True}}
@@ -359,13 +447,54 @@ def test_rerank_equals_in_process(genai_server: ServerProcess, models: Path) -> 
             "tools",
             "tools is not supported",
         ),
-        ("chat/completions", {"model": LLM, "messages": MESSAGES, "n": 2}, 400, "n", "n other than 1"),
         (
             "chat/completions",
-            {"model": LLM, "messages": MESSAGES, "logprobs": True},
+            {"model": LLM, "messages": MESSAGES, "n": 2, "stream": True},
+            400,
+            "n",
+            "n cannot be used in streaming mode",
+        ),
+        (
+            "completions",
+            {"model": LLM, "prompt": PROMPT, "n": 3, "best_of": 2},
+            400,
+            "n",
+            "n value cannot be greater than best_of",
+        ),
+        (
+            "completions",
+            {"model": LLM, "prompt": PROMPT, "best_of": 20},
+            400,
+            "best_of",
+            "best_of exceeds limit provided in graph config: 20",
+        ),
+        (
+            "chat/completions",
+            {"model": LLM, "messages": MESSAGES, "logprobs": True, "stream": True},
             400,
             "logprobs",
-            "logprobs is not supported",
+            "logprobs are not supported in streaming mode",
+        ),
+        (
+            "completions",
+            {"model": LLM, "prompt": PROMPT, "logprobs": 2},
+            400,
+            "logprobs",
+            "accepted logprobs value is currently 1 only",
+        ),
+        (
+            "chat/completions",
+            {"model": LLM, "messages": MESSAGES, "stop": ""},
+            400,
+            "stop",
+            "stop must be a non-empty string",
+        ),
+        (
+            "completions",
+            {"model": LLM, "prompt": PROMPT, "max_tokens": 10**12},
+            400,
+            "max_tokens",
+            "max_tokens is not an unsigned integer: out of range [0, 4294967295]",
         ),
         (
             "chat/completions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,14 @@ def test_max_completion_tokens_overrides_max_tokens() -> None:
         ("seed", -1, "seed is not an unsigned integer"),
         ("max_tokens", 1.5, "max_tokens is not an unsigned integer"),
         ("stop", [""], "stop must be a non-empty string"),
+        ("stop", "", "stop must be a non-empty string"),
+        ("stop", ["END", ""], "stop must be a non-empty string"),
+        ("max_tokens", 10**12, "max_tokens is not an unsigned integer: out of range [0, 4294967295]"),
+        ("max_completion_tokens", 2**32, "max_completion_tokens is not an unsigned integer: out of range"),
         ("ignore_eos", "yes", "ignore_eos accepts values true or false"),
-        ("best_of", 3, "best_of other than 1 is not supported"),
+        ("best_of", 0, "best_of value should be greater than 0"),
+        ("n", 0, "n value should be greater than 0"),
+        ("logprobs", 1, "logprobs accepts values true or false"),
         ("chat_template_kwargs", [], "chat_template_kwargs must be an object"),
     ],
 )
@@ -189,3 +196,50 @@ def test_stream_events() -> None:
     assert (last["choices"], last["usage"]["total_tokens"]) == ([], 7)
     assert writer.done() == b"data: [DONE]\n\n"
     assert writer.text("x").endswith(b"\n\n")
+
+
+def test_n_alone_means_as_many_beams() -> None:
+    sampling = codec.parse_chat({**CHAT, "n": 3}).sampling
+    assert (sampling.n, sampling.best_of) == (3, 3)
+    sampling = codec.parse_completion({"model": "m", "prompt": "x", "n": 2, "best_of": 5}).sampling
+    assert (sampling.n, sampling.best_of) == (2, 5)
+    assert _refused(codec.parse_completion, {"model": "m", "prompt": "x", "n": 3, "best_of": 2}).param == "n"
+
+
+def test_beams_and_logprobs_do_not_stream() -> None:
+    error = _refused(codec.parse_completion, {"model": "m", "prompt": "x", "best_of": 2, "stream": True})
+    assert (error.param, error.message) == ("best_of", "best_of cannot be used in streaming mode")
+    error = _refused(codec.parse_chat, {**CHAT, "logprobs": True, "stream": True})
+    assert (error.param, error.message) == ("logprobs", "logprobs are not supported in streaming mode.")
+    assert codec.parse_chat({**CHAT, "n": 1, "best_of": 1, "stream": True}).sampling.best_of == 1
+
+
+def test_logprobs_chat_bool_completions_one_only() -> None:
+    assert codec.parse_chat({**CHAT, "logprobs": True}).sampling.logprobs is True
+    assert codec.parse_chat({**CHAT, "logprobs": False}).sampling.logprobs is False
+    assert codec.parse_completion({"model": "m", "prompt": "x", "logprobs": 1}).sampling.logprobs is True
+    for value in (0, 2, True):
+        error = _refused(codec.parse_completion, {"model": "m", "prompt": "x", "logprobs": value})
+        assert error.message == "accepted logprobs value is currently 1 only"
+
+
+def test_choices_carry_logprobs_in_openai_shapes() -> None:
+    logprobs = codec.TokenLogProbs(("He", "llo"), (-0.5, -1.25))
+    choices = [codec.Choice("Hello", "length", logprobs), codec.Choice("Hi", None, logprobs)]
+    completion = json.loads(codec.generation_response(False, "m", choices, 3, 4))
+    assert [c["index"] for c in completion["choices"]] == [0, 1]
+    assert completion["choices"][1]["finish_reason"] == "stop"
+    assert completion["choices"][0]["logprobs"] == {
+        "tokens": ["He", "llo"],
+        "token_logprobs": [-0.5, -1.25],
+        "top_logprobs": [{"He": -0.5}, {"llo": -1.25}],
+        "text_offset": [0, 2],
+    }
+    chat = json.loads(codec.generation_response(True, "m", choices[:1], 3, 2))
+    assert chat["choices"][0]["logprobs"] == {
+        "content": [
+            {"token": "He", "logprob": -0.5, "bytes": [72, 101], "top_logprobs": []},
+            {"token": "llo", "logprob": -1.25, "bytes": [108, 108, 111], "top_logprobs": []},
+        ]
+    }
+    assert chat["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}

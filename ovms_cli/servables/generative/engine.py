@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import openvino as ov
 import openvino_genai as genai
@@ -70,12 +70,51 @@ class EngineLoad:
     kv_cache_usage: float = 0.0
 
 
+@dataclass(slots=True)
+class SequenceOutput:
+    """One returned sequence of a request: GenAI's ``GenerationOutput`` of one sequence index, read whole.
+
+    ``generated_log_probs``: the natural-log probability of each generated token (GenAI fills them
+    when ``GenerationConfig.logprobs`` > 0); ``score``: the sequence's cumulative log probability
+    (beam search ranks by it); ``text``: the decoded ids; ``token_texts``: each token decoded alone
+    (for OpenAI's logprobs), empty unless log probabilities were asked for.
+    """
+
+    index: int
+    generated_ids: list[int] = field(default_factory=list)
+    generated_log_probs: list[float] = field(default_factory=list)
+    score: float = 0.0
+    finish_reason: str | None = None
+    text: str = ""
+    token_texts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """What a request asks beyond streamed text: ``sequences`` returned (GenAI's
+    ``num_return_sequences``) and whether each token's text is needed (``logprobs``)."""
+
+    sequences: int
+    token_texts: bool
+
+    @staticmethod
+    def of(config: genai.GenerationConfig) -> Detail | None:
+        """None for a plain request (one sequence, no log probabilities): text only."""
+        if config.num_return_sequences <= 1 and config.num_beams <= 1 and config.logprobs <= 0:
+            return None
+        return Detail(max(1, config.num_return_sequences), config.logprobs > 0)
+
+
 class Generation:
     """One request's text as it comes, read on the event loop.
 
     ``texts()`` yields the text as the detokenizer releases it (for a unary request: all of it at
     the end); ``generated`` counts the tokens; afterwards ``finish_reason`` is ``stop``, ``length``
     or ``tool_calls``. Times are ``time.perf_counter`` seconds.
+
+    A request with a ``Detail`` (several sequences, beam search or log probabilities; never
+    streamed) yields no text: once done, ``sequences`` holds its returned sequences, best score
+    first, and ``generated`` counts the tokens of all of them.
     """
 
     __slots__ = (
@@ -83,19 +122,25 @@ class Generation:
         "_event",
         "_pending",
         "client_left",
+        "detail",
         "error",
         "finish_reason",
         "first_token_at",
         "generated",
         "last_token_at",
+        "partial",
         "request_id",
+        "sequences",
         "started_at",
         "text_state",
     )
 
-    def __init__(self, request_id: int, text_state: IncrementalText) -> None:
+    def __init__(self, request_id: int, text_state: IncrementalText, detail: Detail | None = None) -> None:
         self.request_id = request_id
         self.text_state = text_state  # the stepping thread's
+        self.detail = detail
+        self.partial: dict[int, SequenceOutput] = {}  # the stepping thread's, for a detailed request
+        self.sequences: list[SequenceOutput] = []  # set before the last update is posted
         self._event = asyncio.Event()
         self._pending: list[str] = []
         self._done = False
@@ -173,7 +218,8 @@ class ContinuousBatchingEngine:
         self, prompt_ids: ov.Tensor, config: genai.GenerationConfig, stream: bool, skip_special_tokens: bool
     ) -> Generation:
         """Queue a request; its text arrives on the returned ``Generation`` (on this event loop)."""
-        generation = Generation(next(self._ids), IncrementalText(stream, skip_special_tokens))
+        detail = Detail.of(config)
+        generation = Generation(next(self._ids), IncrementalText(stream, skip_special_tokens), detail)
         with self._condition:
             if self._closing:
                 raise NotReady("Server is shutting down", "the generation was not started")
@@ -248,21 +294,29 @@ class ContinuousBatchingEngine:
             ids: list[int] = []
             reason = None
             while handle.can_read():
-                for output in handle.read().values():
+                for index, output in handle.read().items():
                     ids.extend(output.generated_ids)
                     reason = FINISH_REASONS.get(output.finish_reason) or reason
+                    if generation.detail is not None:
+                        _merge(generation.partial, index, output)
             status = handle.get_status()
             if status in _DONE:
                 finished.append(request_id)
                 error = None
                 if status is genai.GenerationStatus.IGNORED:
                     error = InternalError("Generation failed", "the request did not fit in the KV cache")
+                elif generation.detail is not None:
+                    generation.sequences = self._sequences(generation, generation.detail)
+                    ids = [token for sequence in generation.sequences for token in sequence.generated_ids]
                 progress.append((generation, ids, reason, True, error))
-            elif ids:
+            elif ids and generation.detail is None:
                 progress.append((generation, ids, None, False, None))
         for request_id in finished:
             del self._active[request_id]
-        texts = release(self._tokenizer, [(g.text_state, ids, done) for g, ids, _, done, _ in progress])
+        texts = release(
+            self._tokenizer,
+            [(g.text_state, ids if g.detail is None else [], done) for g, ids, _, done, _ in progress],
+        )
         updates: list[Update] = [
             (g, len(ids), text, reason, done, error)
             for (g, ids, reason, done, error), text in zip(progress, texts, strict=True)
@@ -276,6 +330,24 @@ class ContinuousBatchingEngine:
         if updates:
             self._post(updates)
             self._caught_up.wait(CATCH_UP_TIMEOUT_S)
+
+    def _sequences(self, generation: Generation, detail: Detail) -> list[SequenceOutput]:
+        """The returned sequences, best score first (as GenAI's ``generate`` ranks them), decoded."""
+        ranked = sorted(generation.partial.values(), key=lambda s: s.score, reverse=True)[: detail.sequences]
+        if not ranked:
+            return []
+        skip = generation.text_state.skip_special_tokens
+        texts = self._tokenizer.decode([s.generated_ids for s in ranked], skip_special_tokens=skip)
+        for sequence, text in zip(ranked, texts, strict=True):
+            sequence.text = str(text)
+        if detail.token_texts:
+            for sequence in ranked:
+                # each token alone, as the text skips (or keeps) special tokens
+                pieces = self._tokenizer.decode(
+                    [[t] for t in sequence.generated_ids], skip_special_tokens=skip
+                )
+                sequence.token_texts = [str(p) for p in pieces]
+        return ranked
 
     def _post(self, updates: list[Update]) -> None:
         assert self._loop is not None
@@ -316,3 +388,14 @@ class ContinuousBatchingEngine:
             self._post([(g, 0, "", None, True, cancelled) for g, _, _ in adds])
         while self._pipeline.has_non_finished_requests():  # let the stopped handles release their blocks
             self._pipeline.step()
+
+
+def _merge(partial: dict[int, SequenceOutput], index: int, output: genai.GenerationOutput) -> None:
+    """Add one read's output of sequence ``index`` to what was read before (GenAI's ``read_all``)."""
+    sequence = partial.get(index)
+    if sequence is None:
+        sequence = partial[index] = SequenceOutput(index)
+    sequence.generated_ids.extend(output.generated_ids)
+    sequence.generated_log_probs.extend(output.generated_log_probs)
+    sequence.score = output.score
+    sequence.finish_reason = FINISH_REASONS.get(output.finish_reason) or sequence.finish_reason

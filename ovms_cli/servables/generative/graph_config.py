@@ -53,6 +53,7 @@ class GenerativeConfig:
     enable_prefix_caching: bool = False
     dynamic_split_fuse: bool = True
     max_tokens_limit: int | None = None
+    best_of_limit: int = 20  # a request's best_of must be below it (genai-spec §2.1)
     normalize_embeddings: bool = True
     pooling: str = "CLS"
     truncate: bool = False
@@ -63,7 +64,7 @@ class GenerativeConfig:
         return dict(self.plugin_config)
 
 
-_UNSIGNED = ("cache_size", "max_num_seqs", "max_num_batched_tokens", "max_tokens_limit")
+_UNSIGNED = ("cache_size", "max_num_seqs", "max_num_batched_tokens", "max_tokens_limit", "best_of_limit")
 _BOOLEANS = ("enable_prefix_caching", "dynamic_split_fuse", "normalize_embeddings", "truncate")
 TASK_OPTIONS = {  # beyond models_path, the device and plugin_config; also the CLI's flags
     Task.TEXT_GENERATION: (
@@ -73,6 +74,7 @@ TASK_OPTIONS = {  # beyond models_path, the device and plugin_config; also the C
         "enable_prefix_caching",
         "dynamic_split_fuse",
         "max_tokens_limit",
+        "best_of_limit",
     ),
     Task.EMBEDDINGS: ("normalize_embeddings", "pooling", "truncate"),
     Task.RERANK: (),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import openvino as ov
@@ -54,15 +54,24 @@ class GenerativeRegistry:
         self.problems: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self._retiring: dict[asyncio.Task[None], GenerativeServable] = {}
+        self._failed: dict[str, GenerativeConfig] = {}  # the config each failing name last failed with
 
-    async def apply(self, configs: Sequence[GenerativeConfig]) -> bool:
-        """Serve exactly ``configs``. True if anything changed; failures are in ``problems``."""
+    async def apply(
+        self, configs: Sequence[GenerativeConfig], keep: Collection[str] = (), *, retry_failed: bool = True
+    ) -> bool:
+        """Serve exactly ``configs`` (and what serves under a name in ``keep``). True if anything
+        changed; failures are in ``problems``. ``retry_failed=False``: a config that failed as it is
+        now is not loaded again (its problem stays reported)."""
         async with self._lock:
             changed = False
-            self.problems = {}
+            previous, self.problems = self.problems, {}
             for config in configs:
                 current = self._served.get(config.name)
                 if current is not None and current.servable.config == config:
+                    self._failed.pop(config.name, None)
+                    continue
+                if not retry_failed and self._failed.get(config.name) == config and config.name in previous:
+                    self.problems[config.name] = previous[config.name]
                     continue
                 try:
                     fresh = await asyncio.to_thread(self._build, config)
@@ -74,7 +83,9 @@ class GenerativeRegistry:
                         error,
                     )
                     self.problems[config.name] = str(error)
+                    self._failed[config.name] = config
                     continue
+                self._failed.pop(config.name, None)
                 fresh.start(asyncio.get_running_loop())
                 self._served[config.name] = Served(fresh, int(time.time()))
                 log.info(
@@ -86,7 +97,7 @@ class GenerativeRegistry:
                 if current is not None:
                     self._retire(current.servable)
                 changed = True
-            wanted = {c.name for c in configs}
+            wanted = {c.name for c in configs} | set(keep)
             for name in [n for n in self._served if n not in wanted]:
                 log.info("Generative model %s was removed from the configuration: unloading it", name)
                 self._retire(self._served.pop(name).servable)

@@ -22,3 +22,6 @@ class Sampling:
     seed: int | None = None
     ignore_eos: bool | None = None
     include_stop_str_in_output: bool = False
+    n: int = 1  # sequences returned (GenAI's num_return_sequences)
+    best_of: int = 1  # beams searched (GenAI's num_beams); > 1 is beam search, never sampling
+    logprobs: bool = False  # each generated token's log probability in the response

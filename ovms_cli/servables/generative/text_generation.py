@@ -117,7 +117,11 @@ class TextGenerationServable:
             config.max_new_tokens = sampling.max_tokens
         if self.max_model_length is not None:
             config.max_length = self.max_model_length
-        config.do_sample = sampling.temperature > 0
+        config.num_beams = sampling.best_of
+        config.num_return_sequences = sampling.n
+        config.do_sample = sampling.temperature > 0 and sampling.best_of == 1  # beams never sample
+        if sampling.logprobs:
+            config.logprobs = 1
         config.temperature = sampling.temperature
         if config.do_sample:
             config.top_k = SAMPLING_TOP_K
@@ -158,6 +162,10 @@ class TextGenerationServable:
         if not self.config.dynamic_split_fuse and prompt.tokens > batched:
             raise InvalidField(
                 field, f"Input length exceeds pipeline capabilities: {prompt.tokens} > {batched}"
+            )
+        if sampling.best_of >= self.config.best_of_limit:
+            raise InvalidField(
+                "best_of", f"best_of exceeds limit provided in graph config: {self.config.best_of_limit}"
             )
         limit = self.config.max_tokens_limit
         if limit is not None and sampling.max_tokens is not None and sampling.max_tokens >= limit:

@@ -17,12 +17,13 @@ import logging
 import time
 from collections.abc import Mapping
 
-from ovms_cli.errors import InvalidInput, NotFound, NotReady
+from ovms_cli.errors import InvalidInput
 from ovms_cli.inference.shapes import Dim
 from ovms_cli.inference.tensor_spec import TensorSpec, check_requested, is_string_array
 from ovms_cli.servables.pipelines.pipeline import PIPELINE_VERSION, Pipeline
 from ovms_cli.servables.pipelines.signatures import ANY_DIM, UNSPECIFIED
 from ovms_cli.servables.servable import Capacity, ServableObserver
+from ovms_cli.servables.single_version import SingleVersion
 from ovms_cli.servables.statistics import InferenceStatistics
 from ovms_cli.types import Array, ErrorCode, State, TensorMetadata, VersionStatus
 
@@ -33,8 +34,10 @@ RETIRE_GRACE_S = 1.0
 meanwhile) before its nodes close: a request may have resolved it without having started yet."""
 
 
-class PipelineVersion:
+class PipelineVersion(SingleVersion):
     """``pipeline``: the runnable build, or None with ``reason`` saying why there is none."""
+
+    kind = "Pipeline"
 
     def __init__(self, name: str, pipeline: Pipeline | None, reason: str = "") -> None:
         self.name = name
@@ -51,24 +54,6 @@ class PipelineVersion:
         self.statistics = InferenceStatistics()  # this build's; as for a Triton ensemble (see infer)
         self._idle = asyncio.Event()
         self._idle.set()
-
-    @property
-    def version(self) -> int:
-        return PIPELINE_VERSION
-
-    @property
-    def state(self) -> State:
-        return self._status.state
-
-    @property
-    def status(self) -> VersionStatus:
-        return self._status
-
-    def unavailable_error(self) -> NotFound | NotReady:
-        if self.state >= State.UNLOADING:
-            return NotFound("Pipeline is retired", f"name: {self.name}")
-        why = f"; {self._status.reason}" if self._status.reason else ""
-        return NotReady("Pipeline is not loaded yet", f"name: {self.name}{why}")
 
     def _built(self) -> Pipeline:
         if self.pipeline is None or self.state is not State.AVAILABLE:

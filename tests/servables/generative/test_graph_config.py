@@ -89,6 +89,11 @@ def test_written_graphs_read_back(task: Task, tmp_path: Path) -> None:
             "dynamic_split_fuse must be true or false",
         ),
         (Task.TEXT_GENERATION, {}, "models_path is required"),
+        (
+            Task.TEXT_GENERATION,
+            {"models_path": ".", "best_of_limit": "many"},
+            "best_of_limit must be an unsigned integer",
+        ),
         (Task.EMBEDDINGS, {"models_path": ".", "pooling": "MAX"}, "pooling must be one of CLS, MEAN, LAST"),
         (
             Task.EMBEDDINGS,
@@ -113,12 +118,18 @@ def test_a_graph_without_a_generative_calculator_is_refused(tmp_path: Path) -> N
         read_graph("x", tmp_path / "missing.pbtxt")
 
 
-def test_config_entries_map_to_graphs(tmp_path: Path) -> None:
+def _llm_folder(tmp_path: Path) -> Path:
+    """``tmp_path/llm`` holding an LLM graph.pbtxt (no model files: nothing loads here)."""
     folder = tmp_path / "llm"
     folder.mkdir()
     (folder / "graph.pbtxt").write_text(
         graph_text(GenerativeConfig(name="llm", task=Task.TEXT_GENERATION, models_path=folder))
     )
+    return folder
+
+
+def test_config_entries_map_to_graphs(tmp_path: Path) -> None:
+    folder = _llm_folder(tmp_path)
     raw = {
         "model_config_list": [],
         "mediapipe_config_list": [
@@ -132,3 +143,36 @@ def test_config_entries_map_to_graphs(tmp_path: Path) -> None:
     assert configs[0].models_path == folder.resolve()
     assert problems["sub"] == "subconfig is not supported"
     assert "cannot read" in problems["missing"]
+
+
+def test_best_of_limit_is_an_llm_graph_option(tmp_path: Path) -> None:
+    assert (
+        config_from_options("x", Task.TEXT_GENERATION, {"models_path": "."}, tmp_path, "g").best_of_limit
+        == 20
+    )
+    options = {"models_path": ".", "best_of_limit": 4}
+    assert config_from_options("x", Task.TEXT_GENERATION, options, tmp_path, "g").best_of_limit == 4
+    with pytest.raises(GraphConfigError, match="option best_of_limit is not supported for embeddings"):
+        config_from_options("x", Task.EMBEDDINGS, options, tmp_path, "g")
+
+
+def test_a_name_taken_by_a_model_pipeline_or_earlier_entry_is_refused(tmp_path: Path) -> None:
+    folder = _llm_folder(tmp_path)
+    raw = {
+        "model_config_list": [{"config": {"name": "resnet", "base_path": "resnet"}}],
+        "pipeline_config_list": [{"name": "dag"}],
+        "mediapipe_config_list": [
+            {"name": "llm", "base_path": "llm"},
+            {"name": "resnet", "base_path": "llm"},
+            {"name": "dag", "base_path": "llm"},
+            {"name": "llm", "base_path": "elsewhere"},
+        ],
+    }
+    configs, problems = configs_from_file(raw, tmp_path)
+    assert [c.name for c in configs] == ["llm"]
+    assert configs[0].models_path == folder.resolve()  # the first entry of a name serves
+    assert problems == {
+        "resnet": "the name is taken by a model (MODEL_NAME_OCCUPIED)",
+        "dag": "the name is taken by a pipeline (MODEL_NAME_OCCUPIED)",
+        "llm": "the name is taken by an earlier mediapipe_config_list entry (MODEL_NAME_OCCUPIED)",
+    }
