@@ -16,7 +16,9 @@ dynamic split-fuse), ``--rounds`` times each:
 
 Reported per run: generated tokens/s over the whole run, time to first token (request sent or
 added → first token) and inter-token latency p50/p99; the table keeps the best round of each and
-the server/in-process ratios. The client shares the machine's cores with the server.
+the server/in-process ratios. ``--baseline-source DIR`` adds a second server started from another
+source tree (``git archive main | tar -x -C DIR``) to the same alternating rounds, so two engines
+are compared under the same load.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -163,7 +166,8 @@ async def served(port: int, streams: int, tokens: int) -> Run:
     )
 
 
-def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """``ovms serve`` on ``folder``; from the ``source`` tree (its ``ovms_cli``) when given."""
     rest = free_port()
     command = [
         sys.executable,
@@ -186,7 +190,8 @@ def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
         "256",
     ]
     command += ["--port", str(free_port()), "--rest_port", str(rest), "--log_level", "WARNING"]
-    process = subprocess.Popen(command)
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
+    process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -199,15 +204,26 @@ def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("server did not become ready")
 
 
-def _row(streams: int, inproc: Run, server: Run) -> str:
-    def ms(values: list[float], q: float) -> str:
-        return f"{_percentile(values, q) * 1e3:.1f}"
+def _ms(values: list[float], q: float) -> str:
+    return f"{_percentile(values, q) * 1e3:.1f}"
 
-    return (
+
+def _row(streams: int, inproc: Run, server: Run, baseline: Run | None) -> str:
+    row = (
         f"| {streams} | {inproc.rate:.0f} | {server.rate:.0f} | {server.rate / inproc.rate:.2f} "
-        f"| {ms(inproc.ttft, 0.5)} | {ms(server.ttft, 0.5)} | {ms(inproc.ttft, 0.99)} | {ms(server.ttft, 0.99)} "
-        f"| {ms(inproc.gaps, 0.5)} | {ms(server.gaps, 0.5)} | {ms(inproc.gaps, 0.99)} | {ms(server.gaps, 0.99)} |"
+        f"| {_ms(inproc.ttft, 0.5)} | {_ms(server.ttft, 0.5)} | {_ms(inproc.ttft, 0.99)} | {_ms(server.ttft, 0.99)} "
+        f"| {_ms(inproc.gaps, 0.5)} | {_ms(server.gaps, 0.5)} | {_ms(inproc.gaps, 0.99)} | {_ms(server.gaps, 0.99)} |"
     )
+    if baseline is not None:
+        row += (
+            f" {baseline.rate:.0f} | {baseline.rate / inproc.rate:.2f} | {_ms(baseline.ttft, 0.5)} "
+            f"| {_ms(baseline.gaps, 0.5)} |"
+        )
+    return row
+
+
+def _best(runs: list[Run]) -> Run:
+    return max(runs, key=lambda run: run.rate)
 
 
 def main() -> None:
@@ -216,6 +232,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--baseline-source",
+        type=Path,
+        help="also serve from this source tree (e.g. `git archive main`), in the same alternating rounds",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "llm"
@@ -227,36 +248,38 @@ def main() -> None:
         )
         pipeline = genai.ContinuousBatchingPipeline(str(folder), scheduler(cache_size=1), "CPU")
         in_process(pipeline, 2, 8)  # warm-up
-        process, rest = _start_server(folder)
+        servers = [_start_server(folder)]
+        if args.baseline_source is not None:
+            servers.append(_start_server(folder, args.baseline_source.resolve()))
         try:
-            asyncio.run(served(rest, 2, 8))  # warm-up
+            for _, rest in servers:
+                asyncio.run(served(rest, 2, 8))  # warm-up
             rows = []
             for streams in args.streams:
-                best_in: Run | None = None
-                best_server: Run | None = None
+                runs: list[list[Run]] = [[] for _ in range(len(servers) + 1)]
                 for _ in range(args.rounds):
-                    inproc = in_process(pipeline, streams, args.tokens)
-                    server = asyncio.run(served(rest, streams, args.tokens))
-                    print(
-                        f"{streams} streams: in-process {inproc.rate:.0f} tok/s, server {server.rate:.0f} tok/s",
-                        flush=True,
-                    )
-                    best_in = inproc if best_in is None or inproc.rate > best_in.rate else best_in
-                    best_server = (
-                        server if best_server is None or server.rate > best_server.rate else best_server
-                    )
-                assert best_in is not None and best_server is not None
-                rows.append(_row(streams, best_in, best_server))
+                    runs[0].append(in_process(pipeline, streams, args.tokens))
+                    for kept, (_, rest) in zip(runs[1:], servers, strict=True):
+                        kept.append(asyncio.run(served(rest, streams, args.tokens)))
+                    rates = ", ".join(f"{r[-1].rate:.0f}" for r in runs)
+                    print(f"{streams} streams: tok/s in-process, server(s): {rates}", flush=True)
+                best = [_best(r) for r in runs]
+                rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            for process, _ in servers:
+                process.terminate()
+                process.wait(timeout=60)
+    baseline = args.baseline_source is not None
     header = (
         f"Model: random-weight llama, {parameters / 1e6:.1f} M parameters ({SHAPE}); {args.tokens} generated tokens "
         f"per stream, greedy, ignore_eos; best of {args.rounds} alternating rounds; {platform.processor() or platform.machine()}, "
         f"openvino-genai {genai.__version__}.\n\n"
         "| streams | in-process tok/s | server tok/s | ratio | TTFT p50 in-proc ms | TTFT p50 server ms "
-        "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |"
+        + (" baseline tok/s | baseline ratio | baseline TTFT p50 | baseline ITL p50 |" if baseline else "")
+        + "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        + ("---|---|---|---|" if baseline else "")
+        + "\n"
     )
     table = header + "\n".join(rows) + "\n"
     print(table)
