@@ -55,10 +55,32 @@ class Run:
     seconds: float
     ttft: list[float]
     gaps: list[float]
+    cpu: dict[str, float]  # CPU seconds by part: "pipeline"; or "server", "engine", "client"
 
     @property
     def rate(self) -> float:
         return self.tokens / self.seconds
+
+    @property
+    def cpu_per_token_ms(self) -> float:
+        return sum(self.cpu.values()) / self.tokens * 1e3
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a server (``server``) and of its running children (``engine``)."""
+    children = [
+        int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+    ]
+    return {"server": _process_cpu(pid), "engine": sum(_process_cpu(c) for c in children)}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -70,6 +92,7 @@ def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens:
     tokenizer = pipeline.get_tokenizer()
     prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
     config = greedy(tokens)
+    cpu = time.process_time()
     start = time.perf_counter()
     handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
     added = [start] * streams
@@ -93,7 +116,8 @@ def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens:
                     else:
                         gaps.append(now - previous)
                     last[i] = now
-    return Run(generated, time.perf_counter() - start, ttft, gaps)
+    seconds = time.perf_counter() - start
+    return Run(generated, seconds, ttft, gaps, {"pipeline": time.process_time() - cpu})
 
 
 async def _stream(host: str, port: int, index: int, tokens: int) -> tuple[int, float, list[float]]:
@@ -157,12 +181,16 @@ async def _stream(host: str, port: int, index: int, tokens: int) -> tuple[int, f
     return used, first - sent, gaps
 
 
-async def served(port: int, streams: int, tokens: int) -> Run:
+async def served(port: int, streams: int, tokens: int, pid: int) -> Run:
+    """``streams`` concurrent streams to the server ``pid`` (its CPU and its engine's are counted)."""
+    before, client = _tree_cpu(pid), time.process_time()
     start = time.perf_counter()
     results = await asyncio.gather(*(_stream("127.0.0.1", port, i, tokens) for i in range(streams)))
     seconds = time.perf_counter() - start
+    after = _tree_cpu(pid)
+    cpu = {part: after[part] - before[part] for part in after} | {"client": time.process_time() - client}
     return Run(
-        sum(r[0] for r in results), seconds, [r[1] for r in results], [g for r in results for g in r[2]]
+        sum(r[0] for r in results), seconds, [r[1] for r in results], [g for r in results for g in r[2]], cpu
     )
 
 
@@ -191,7 +219,7 @@ def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.
     ]
     command += ["--port", str(free_port()), "--rest_port", str(rest), "--log_level", "WARNING"]
     env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen(command, env=env, cwd=source)  # python -m puts the cwd first on sys.path
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -226,6 +254,25 @@ def _best(runs: list[Run]) -> Run:
     return max(runs, key=lambda run: run.rate)
 
 
+def _least_cpu(runs: list[Run]) -> Run:
+    return min(runs, key=lambda run: run.cpu_per_token_ms)
+
+
+def _cpu_row(streams: int, runs: list[Run]) -> str:
+    """CPU ms per generated token, which the other loads on a shared machine disturb far less than
+    tokens/s: in-process, then per server its total, the in-process/total ratio and its parts."""
+    inproc, *servers = runs
+    cells = [f"{inproc.cpu_per_token_ms:.2f}"]
+    for run in servers:
+        parts = " + ".join(f"{part} {seconds / run.tokens * 1e3:.2f}" for part, seconds in run.cpu.items())
+        cells += [
+            f"{run.cpu_per_token_ms:.2f}",
+            f"{inproc.cpu_per_token_ms / run.cpu_per_token_ms:.2f}",
+            parts,
+        ]
+    return f"| {streams} | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 8, 32])
@@ -252,19 +299,21 @@ def main() -> None:
         if args.baseline_source is not None:
             servers.append(_start_server(folder, args.baseline_source.resolve()))
         try:
-            for _, rest in servers:
-                asyncio.run(served(rest, 2, 8))  # warm-up
-            rows = []
+            for process, rest in servers:
+                asyncio.run(served(rest, 2, 8, process.pid))  # warm-up
+            rows: list[str] = []
+            cpu_rows: list[str] = []
             for streams in args.streams:
                 runs: list[list[Run]] = [[] for _ in range(len(servers) + 1)]
                 for _ in range(args.rounds):
                     runs[0].append(in_process(pipeline, streams, args.tokens))
-                    for kept, (_, rest) in zip(runs[1:], servers, strict=True):
-                        kept.append(asyncio.run(served(rest, streams, args.tokens)))
+                    for kept, (process, rest) in zip(runs[1:], servers, strict=True):
+                        kept.append(asyncio.run(served(rest, streams, args.tokens, process.pid)))
                     rates = ", ".join(f"{r[-1].rate:.0f}" for r in runs)
                     print(f"{streams} streams: tok/s in-process, server(s): {rates}", flush=True)
                 best = [_best(r) for r in runs]
                 rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
+                cpu_rows.append(_cpu_row(streams, [_least_cpu(r) for r in runs]))
         finally:
             for process, _ in servers:
                 process.terminate()
@@ -281,7 +330,12 @@ def main() -> None:
         + ("---|---|---|---|" if baseline else "")
         + "\n"
     )
-    table = header + "\n".join(rows) + "\n"
+    servers_named = ["server", "baseline"] if baseline else ["server"]
+    cpu_header = "\n| streams | CPU ms/token in-proc | " + " | ".join(
+        f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in servers_named
+    )
+    cpu_header += " |\n|---|---|" + "---|---|---|" * len(servers_named) + "\n"
+    table = header + "\n".join(rows) + "\n" + cpu_header + "\n".join(cpu_rows) + "\n"
     print(table)
     if args.out is not None:
         args.out.write_text(table)
