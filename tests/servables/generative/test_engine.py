@@ -13,6 +13,7 @@ from pathlib import Path
 import openvino as ov
 import openvino_genai as genai
 import pytest
+from engine_processes import engines
 from genai_models import LLM, greedy, scheduler
 
 from ovms_cli.errors import InternalError
@@ -27,7 +28,6 @@ from ovms_cli.servables.generative.engine import (
 from ovms_cli.servables.generative.graph_config import GenerativeConfig, Task, read_graph
 
 PROMPT = "The quick brown fox"
-ENGINE_MODULE = b"ovms_cli.servables.generative.engine_process"
 WAIT_S = 30.0
 
 
@@ -55,21 +55,7 @@ async def _text(generation: Generation) -> str:
 
 
 def _engine_children() -> list[int]:
-    """Engine processes this test process started that still run (zombies count as gone)."""
-    found = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            if _alive(int(pid)) and ENGINE_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
+    return engines(os.getpid())
 
 
 def test_greedy_generation_equals_in_process_with_log_probs(
