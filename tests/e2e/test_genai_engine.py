@@ -100,3 +100,24 @@ def test_every_worker_has_its_own_engine_and_sigterm_ends_them(config: Path, tmp
     finally:
         assert server.stop() == 0, server.log_text()
     _wait_gone(running)
+
+
+def test_unloading_a_model_ends_its_engine(config: Path, tmp_path: Path) -> None:
+    served = json.loads(config.read_text())
+    edited = tmp_path / "config.json"
+    entries = [
+        {**e, "base_path": str(config.parent / e["base_path"])} for e in served["mediapipe_config_list"]
+    ]
+    edited.write_text(json.dumps({**served, "mediapipe_config_list": entries}))
+    server = start_server(
+        ["--config_path", str(edited), "--file_system_poll_wait_seconds", "0"], tmp_path / "ovms.log"
+    )
+    try:
+        running = engines(server.process.pid)
+        assert len(running) == 1
+        edited.write_text(json.dumps({**served, "mediapipe_config_list": []}))
+        assert httpx.post(f"http://{server.rest_url}/v1/config/reload", timeout=60).status_code == 201
+        _wait_gone(running)
+        assert engines(server.process.pid) == []
+    finally:
+        assert server.stop() == 0, server.log_text()
