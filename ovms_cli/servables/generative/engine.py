@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import os
+import site
 import socket
 import subprocess
 import sys
@@ -440,9 +441,13 @@ def _spawn(config: GenerativeConfig) -> _Child:
 
 
 def _environment() -> dict[str, str]:
-    """This environment, with ovms_cli importable even when it runs from a source tree."""
-    source = str(Path(__file__).resolve().parents[3])
-    paths = [source, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    """This environment; with the source tree ovms_cli runs from first on PYTHONPATH unless it is
+    an installed package's site directory (which the child finds anyway, after the standard library)."""
+    source = Path(__file__).resolve().parents[3]
+    sites = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if source in sites:
+        return dict(os.environ)
+    paths = [str(source), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
