@@ -89,24 +89,49 @@ class EngineLoad:
 
 @dataclass(slots=True)
 class SequenceOutput:
-    """One returned sequence so far, as GenAI's ``GenerationOutput``: its token ids, their log
-    probabilities (only when the request's ``GenerationConfig.logprobs`` > 0), its score (the
-    cumulative log probability) and its finish reason (None while it runs)."""
+    """One returned sequence of a request: GenAI's ``GenerationOutput`` of one sequence index, read whole.
 
+    ``generated_log_probs``: the natural-log probability of each generated token (GenAI fills them
+    when ``GenerationConfig.logprobs`` > 0); ``score``: the sequence's cumulative log probability
+    (beam search ranks by it); ``text``: the decoded ids; ``token_texts``: each token decoded alone
+    (for OpenAI's logprobs), empty unless log probabilities were asked for.
+    """
+
+    index: int
     generated_ids: list[int] = field(default_factory=list)
     generated_log_probs: list[float] = field(default_factory=list)
     score: float = 0.0
     finish_reason: str | None = None
+    text: str = ""
+    token_texts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """What a request asks beyond streamed text: ``sequences`` returned (GenAI's
+    ``num_return_sequences``) and whether each token's text is needed (``logprobs``)."""
+
+    sequences: int
+    token_texts: bool
+
+    @staticmethod
+    def of(config: genai.GenerationConfig) -> Detail | None:
+        """None for a plain request (one sequence, no log probabilities): text only."""
+        if config.num_return_sequences <= 1 and config.num_beams <= 1 and config.logprobs <= 0:
+            return None
+        return Detail(max(1, config.num_return_sequences), config.logprobs > 0)
 
 
 class Generation:
     """One request's text as it comes, read on the event loop.
 
     ``texts()`` yields the text as the detokenizer releases it (for a unary request: all of it at
-    the end) of its first sequence; ``generated`` counts the tokens of all its sequences;
-    afterwards ``finish_reason`` is ``stop``, ``length`` or ``tool_calls``; ``sequences`` holds
-    every returned sequence's ``SequenceOutput`` by index (more than one with
-    ``num_return_sequences`` > 1). Times are ``time.perf_counter`` seconds.
+    the end); ``generated`` counts the tokens; afterwards ``finish_reason`` is ``stop``, ``length``
+    or ``tool_calls``. Times are ``time.perf_counter`` seconds.
+
+    A request with a ``Detail`` (several sequences, beam search or log probabilities; never
+    streamed) yields no text: once done, ``sequences`` holds its returned sequences, best score
+    first, and ``generated`` counts the tokens of all of them.
     """
 
     __slots__ = (
@@ -114,21 +139,25 @@ class Generation:
         "_event",
         "_pending",
         "client_left",
+        "detail",
         "error",
         "finish_reason",
         "first_token_at",
         "generated",
         "last_token_at",
+        "partial",
         "request_id",
         "sequences",
         "started_at",
         "text_state",
     )
 
-    def __init__(self, request_id: int, text_state: IncrementalText) -> None:
+    def __init__(self, request_id: int, text_state: IncrementalText, detail: Detail | None = None) -> None:
         self.request_id = request_id
-        self.text_state = text_state  # the first sequence's, for the detokenizer
-        self.sequences: list[SequenceOutput] = []
+        self.text_state = text_state
+        self.detail = detail
+        self.partial: dict[int, SequenceOutput] = {}  # a detailed request's sequences as they come
+        self.sequences: list[SequenceOutput] = []  # set before the last update is delivered
         self._event = asyncio.Event()
         self._pending: list[str] = []
         self._done = False
@@ -157,12 +186,12 @@ class Generation:
             self.finish_reason = finish_reason or self.finish_reason
         self._event.set()
 
-    def extend(self, steps: list[SequenceStep]) -> None:
-        """Add one step's ``engine_wire.SequenceStep``s to ``sequences``."""
+    def merge(self, steps: list[SequenceStep]) -> None:
+        """Add a step's outputs of a detailed request to ``partial`` (GenAI's ``read_all``)."""
         for index, ids, log_probs, score, reason in steps:
-            while len(self.sequences) <= index:
-                self.sequences.append(SequenceOutput())
-            sequence = self.sequences[index]
+            sequence = self.partial.get(index)
+            if sequence is None:
+                sequence = self.partial[index] = SequenceOutput(index)
             sequence.generated_ids += ids
             if log_probs is not None:
                 sequence.generated_log_probs += log_probs
@@ -239,7 +268,9 @@ class ContinuousBatchingEngine:
             raise NotReady("Server is shutting down", "the generation was not started")
         if self._child is None:
             raise NotReady(f"Model {self._config.name} is not available", "its engine process is restarting")
-        generation = Generation(next(self._ids), IncrementalText(stream, skip_special_tokens))
+        generation = Generation(
+            next(self._ids), IncrementalText(stream, skip_special_tokens), Detail.of(config)
+        )
         ids = np.asarray(prompt_ids.data, dtype=np.int64).reshape(-1)
         self._send(Add(generation.request_id, ids, config_fields(config)))
         self._generations[generation.request_id] = generation
@@ -331,37 +362,57 @@ class ContinuousBatchingEngine:
             return
         last = reports[-1]
         self.load = EngineLoad(last.running, last.waiting, last.kv_cache_usage)
-        merged: dict[int, tuple[Generation, list[int], int, str | None, bool, str | None]] = {}
+        merged: dict[int, tuple[Generation, list[int], str | None, bool, str | None]] = {}
         for report in reports:
             for request_id, sequences, done, error in report.requests:
                 generation = self._generations.get(request_id)
                 if generation is None:
                     continue
-                generation.extend(sequences)
-                _, first, tokens, reason, _, _ = merged.get(
-                    request_id, (generation, [], 0, None, False, None)
-                )
-                for index, ids, _, _, why in sequences:
-                    tokens += len(ids)
-                    if index == 0:
-                        first = first + ids
-                        reason = why or reason
-                merged[request_id] = (generation, first, tokens, reason, done, error)
+                _, ids, reason, _, _ = merged.get(request_id, (generation, [], None, False, None))
+                for _, new, _, _, why in sequences:
+                    reason = why or reason
+                    if generation.detail is None:
+                        ids = ids + new
+                if generation.detail is not None:
+                    generation.merge(sequences)
+                    if done and error is None:
+                        generation.sequences = self._sequences(generation, generation.detail)
+                        ids = [t for sequence in generation.sequences for t in sequence.generated_ids]
+                merged[request_id] = (generation, ids, reason, done, error)
         texts = release(
-            self._tokenizer, [(g.text_state, ids, done) for g, ids, _, _, done, _ in merged.values()]
+            self._tokenizer,
+            [(g.text_state, [] if g.detail else ids, done) for g, ids, _, done, _ in merged.values()],
         )
         now = time.perf_counter()
         ended: list[Generation] = []
-        for (generation, _, tokens, reason, done, error), text in zip(merged.values(), texts, strict=True):
+        for (generation, ids, reason, done, error), text in zip(merged.values(), texts, strict=True):
             if error is not None:
                 generation.fail(InternalError("Generation failed", error))
-            else:
-                generation.receive(tokens, text, reason, done, now)
+            elif generation.detail is None or done:
+                generation.receive(len(ids), text, reason, done, now)
             if done:
                 ended.append(generation)
                 del self._generations[generation.request_id]
         if ended and self._on_step is not None:
             self._on_step(ended)
+
+    def _sequences(self, generation: Generation, detail: Detail) -> list[SequenceOutput]:
+        """The returned sequences, best score first (as GenAI's ``generate`` ranks them), decoded."""
+        ranked = sorted(generation.partial.values(), key=lambda s: s.score, reverse=True)[: detail.sequences]
+        if not ranked:
+            return []
+        skip = generation.text_state.skip_special_tokens
+        texts = self._tokenizer.decode([s.generated_ids for s in ranked], skip_special_tokens=skip)
+        for sequence, text in zip(ranked, texts, strict=True):
+            sequence.text = str(text)
+        if detail.token_texts:
+            for sequence in ranked:
+                # each token alone, as the text skips (or keeps) special tokens
+                pieces = self._tokenizer.decode(
+                    [[t] for t in sequence.generated_ids], skip_special_tokens=skip
+                )
+                sequence.token_texts = [str(p) for p in pieces]
+        return ranked
 
     def _gone(self, child: _Child) -> None:
         """The engine closed its end: it exited after ``close``, or it died."""

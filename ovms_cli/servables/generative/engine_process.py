@@ -201,8 +201,7 @@ def _read(request: _Request) -> list[SequenceStep]:
     found: dict[int, SequenceStep] = {}
     handle = request.handle
     while handle.can_read():
-        for sequence_id, output in handle.read().items():
-            index = request.sequences.setdefault(sequence_id, len(request.sequences))
+        for index, output in handle.read().items():
             reason = FINISH_REASONS.get(output.finish_reason)
             log_probs = list(output.generated_log_probs) if request.log_probs else None
             earlier = found.get(index)

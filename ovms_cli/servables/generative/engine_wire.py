@@ -69,7 +69,8 @@ class Stop:
 SequenceStep = tuple[int, list[int], list[float] | None, float, str | None]
 """(sequence index, new token ids, their log probabilities or None, score, finish reason): one
 ``GenerationOutput`` of a step (GenAI's ``generated_ids``, ``generated_log_probs``, ``score``,
-``finish_reason``); indexes count a request's sequences from 0 in the order they first appear."""
+``finish_reason``), keyed as ``GenerationHandle.read()`` keys it. Log probabilities are sent only
+when the request's ``GenerationConfig.logprobs`` > 0."""
 
 RequestStep = tuple[int, list[SequenceStep], bool, str | None]
 """(request id, its sequences' progress, finished, error or None): what one step did to one request."""

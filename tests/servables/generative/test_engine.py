@@ -58,30 +58,34 @@ def _engine_children() -> list[int]:
     return engines(os.getpid())
 
 
-def test_greedy_generation_equals_in_process_with_log_probs(
-    llm: GenerativeConfig, engine: ContinuousBatchingEngine
-) -> None:
+def test_greedy_generations_equal_in_process(llm: GenerativeConfig, engine: ContinuousBatchingEngine) -> None:
+    """A plain stream's text, and a detailed request's (log probabilities) sequence, as GenAI's own."""
     reference = genai.ContinuousBatchingPipeline(str(llm.models_path), scheduler(), "CPU")
-    config = greedy(12)
-    config.logprobs = 1
+    detailed = greedy(12)
+    detailed.logprobs = 1
     ids = _prompt(llm)
-    handle = reference.add_request(0, ids, config)
+    handle = reference.add_request(0, ids, detailed)
     while reference.has_non_finished_requests():
         reference.step()
     expected = handle.read_all()[0]
+    expected_text = reference.get_tokenizer().decode(expected.generated_ids)
 
-    async def generate() -> tuple[str, Generation]:
+    async def generate() -> tuple[str, Generation, str, Generation]:
         engine.start(asyncio.get_running_loop(), llm.name)
-        generation = engine.submit(ids, config, stream=True, skip_special_tokens=True)
-        return await _text(generation), generation
+        plain = engine.submit(ids, greedy(12), stream=True, skip_special_tokens=True)
+        detail = engine.submit(ids, detailed, stream=False, skip_special_tokens=True)
+        return await _text(plain), plain, await _text(detail), detail
 
-    text, generation = asyncio.run(generate())
-    assert text == reference.get_tokenizer().decode(expected.generated_ids)
-    assert (generation.generated, generation.finish_reason) == (12, "length")
-    [sequence] = generation.sequences
+    text, plain, detail_text, detail = asyncio.run(generate())
+    assert text == expected_text
+    assert (plain.generated, plain.finish_reason, plain.sequences) == (12, "length", [])
+    assert (detail_text, detail.generated, detail.finish_reason) == ("", 12, "length")
+    [sequence] = detail.sequences
+    assert (sequence.text, sequence.finish_reason) == (expected_text, "length")
     assert sequence.generated_ids == list(expected.generated_ids)
     assert sequence.generated_log_probs == pytest.approx(list(expected.generated_log_probs), abs=1e-4)
-    assert sequence.finish_reason == "length"
+    assert sequence.score == pytest.approx(expected.score, abs=1e-3)
+    assert len(sequence.token_texts) == 12
     assert engine.idle
 
 
