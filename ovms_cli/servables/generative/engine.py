@@ -253,6 +253,11 @@ class ContinuousBatchingEngine:
         """The engine process's id (None while it restarts)."""
         return None if self._child is None else self._child.process.pid
 
+    @property
+    def available(self) -> bool:
+        """Takes generations: not closed, and its engine process is not restarting (for readiness)."""
+        return self._child is not None and not self._closing
+
     def start(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         self._loop = loop
         assert self._child is not None

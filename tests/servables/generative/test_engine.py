@@ -148,6 +148,7 @@ def test_a_killed_engine_fails_its_generations_and_is_restarted(
         with pytest.raises(InternalError) as failed:
             async for _ in texts:
                 pass
+        assert not engine.available  # restarting
         deadline = time.monotonic() + WAIT_S
         while engine.pid is None:
             assert time.monotonic() < deadline, "the engine was not restarted"
@@ -160,6 +161,7 @@ def test_a_killed_engine_fails_its_generations_and_is_restarted(
     assert f"the engine process of model {LLM} exited" in str(error)
     assert text != ""
     assert engine.pid not in (None, first)
+    assert engine.available
     assert first not in _engine_children()
 
 
