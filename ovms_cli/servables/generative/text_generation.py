@@ -35,7 +35,8 @@ UNLIMITED_TOP_K = 2**31 - 1
 TOKENIZER_PROPERTIES = {"NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1}
 """The server's tokenizer runs on one thread: a prompt or a step's tokens are too few to share among
 threads, and the cores belong to the engine process's inference. Measured on the benchmark model's
-tokenizer under load: encode 0.6-0.7 ms on one thread, 1.2-7 ms with OpenVINO's default threads."""
+tokenizer: encode medians 0.26-0.50 ms either way, idle or with two busy loops on the 2 cores (a
+first measurement under load, 0.6-0.7 ms vs 1.2-7 ms, did not repeat)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class TextGenerationServable:
         self.config = config
         folder = config.models_path
         # the same tokenizer files the engine process's pipeline reads, for prompts and detokenizing
-        self.tokenizer = genai.Tokenizer(str(folder), TOKENIZER_PROPERTIES)
+        self.tokenizer = genai.Tokenizer(str(folder), **TOKENIZER_PROPERTIES)
         self.chat_template = _chat_template(folder)
         self.max_model_length = _max_model_length(folder)
         base = folder / "generation_config.json"
