@@ -10,11 +10,15 @@ dynamic split-fuse), ``--rounds`` times each:
 - in-process: ``ContinuousBatchingPipeline.add_request`` for every stream, then ``step()`` in a
   loop, reading each handle after every step (what a perfect server would do);
 - server: ``ovms serve --source_model --task text_generation`` with the same settings, N
-  concurrent SSE streams from an httpx client in this process (greedy, ignore_eos, the same prompts).
+  concurrent SSE streams over raw asyncio HTTP/1.1 connections from this process (greedy,
+  ignore_eos, the same prompts). The client is kept cheap because it shares the cores with the
+  server (``_stream``); it still checks that every stream is complete and well-formed.
 
 Reported per run: generated tokens/s over the whole run, time to first token (request sent or
 added → first token) and inter-token latency p50/p99; the table keeps the best round of each and
-the server/in-process ratios. The client shares the machine's cores with the server.
+the server/in-process ratios. ``--baseline-source DIR`` adds a second server started from another
+source tree (``git archive main | tar -x -C DIR``) to the same alternating rounds, so two engines
+are compared under the same load.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -31,7 +36,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import openvino_genai as genai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -51,10 +55,32 @@ class Run:
     seconds: float
     ttft: list[float]
     gaps: list[float]
+    cpu: dict[str, float]  # CPU seconds by part: "pipeline"; or "server", "engine", "client"
 
     @property
     def rate(self) -> float:
         return self.tokens / self.seconds
+
+    @property
+    def cpu_per_token_ms(self) -> float:
+        return sum(self.cpu.values()) / self.tokens * 1e3
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a server (``server``) and of its running children (``engine``)."""
+    children = [
+        int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+    ]
+    return {"server": _process_cpu(pid), "engine": sum(_process_cpu(c) for c in children)}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -66,6 +92,7 @@ def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens:
     tokenizer = pipeline.get_tokenizer()
     prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
     config = greedy(tokens)
+    cpu = time.process_time()
     start = time.perf_counter()
     handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
     added = [start] * streams
@@ -89,57 +116,86 @@ def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens:
                     else:
                         gaps.append(now - previous)
                     last[i] = now
-    return Run(generated, time.perf_counter() - start, ttft, gaps)
+    seconds = time.perf_counter() - start
+    return Run(generated, seconds, ttft, gaps, {"pipeline": time.process_time() - cpu})
 
 
-async def _stream(
-    client: httpx.AsyncClient, url: str, index: int, tokens: int
-) -> tuple[int, float, list[float]]:
-    body = {
-        "model": "bench",
-        "prompt": f"{PROMPT} {index}",
-        "max_tokens": tokens,
-        "temperature": 0,
-        "ignore_eos": True,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+async def _stream(host: str, port: int, index: int, tokens: int) -> tuple[int, float, list[float]]:
+    """One SSE stream over a raw asyncio HTTP/1.1 connection; (tokens, time to first token, gaps).
+
+    The client shares the cores with the server, so it does as little as a client can: it splits the
+    chunked body on ``\\n\\n`` and looks for an empty ``"text":""`` to tell a token's chunk from
+    the others, JSON-parsing only the last three events (finish reason, usage, ``[DONE]``), which
+    prove the stream complete and well-formed.
+    """
+    body = json.dumps(
+        {
+            "model": "bench",
+            "prompt": f"{PROMPT} {index}",
+            "max_tokens": tokens,
+            "temperature": 0,
+            "ignore_eos": True,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+    head = (
+        f"POST /v3/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, port)
     sent = time.perf_counter()
+    writer.write(head + body)
+    status = await reader.readuntil(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in status.lower(), status
     first: float | None = None
     previous = 0.0
     gaps: list[float] = []
-    used = 0
-    async with client.stream("POST", url, json=body) as answer:
-        async for line in answer.aiter_lines():
-            if not line.startswith("data: {"):
+    events: list[bytes] = []
+    pending = b""
+    while True:
+        size = int(await reader.readline(), 16)
+        chunk = await reader.readexactly(size + 2)
+        if size == 0:
+            break
+        pending += chunk[:-2]
+        *complete, pending = pending.split(b"\n\n")
+        now = time.perf_counter()
+        for event in complete:
+            if b'"text":""' in event or b'"choices":[]' in event:
                 continue
-            event = json.loads(line[6:])
-            if event.get("usage"):
-                used = event["usage"]["completion_tokens"]
-            if not event["choices"] or not event["choices"][0]["text"]:
-                continue
-            now = time.perf_counter()
             if first is None:
                 first = now
             else:
                 gaps.append(now - previous)
             previous = now
-    assert first is not None and used == tokens, (first, used)
+        events += complete[-3:]
+        del events[:-3]
+    writer.close()
+    assert pending == b"" and first is not None, (pending, first)
+    finish, usage, done = events
+    assert done == b"data: [DONE]", done
+    assert json.loads(finish[6:])["choices"][0]["finish_reason"] == "length", finish
+    used = int(json.loads(usage[6:])["usage"]["completion_tokens"])
+    assert used == tokens, (used, tokens)
     return used, first - sent, gaps
 
 
-async def served(url: str, streams: int, tokens: int) -> Run:
-    limits = httpx.Limits(max_connections=streams + 4)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(_stream(client, url, i, tokens) for i in range(streams)))
-        seconds = time.perf_counter() - start
+async def served(port: int, streams: int, tokens: int, pid: int) -> Run:
+    """``streams`` concurrent streams to the server ``pid`` (its CPU and its engine's are counted)."""
+    before, client = _tree_cpu(pid), time.process_time()
+    start = time.perf_counter()
+    results = await asyncio.gather(*(_stream("127.0.0.1", port, i, tokens) for i in range(streams)))
+    seconds = time.perf_counter() - start
+    after = _tree_cpu(pid)
+    cpu = {part: after[part] - before[part] for part in after} | {"client": time.process_time() - client}
     return Run(
-        sum(r[0] for r in results), seconds, [r[1] for r in results], [g for r in results for g in r[2]]
+        sum(r[0] for r in results), seconds, [r[1] for r in results], [g for r in results for g in r[2]], cpu
     )
 
 
-def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """``ovms serve`` on ``folder``; from the ``source`` tree (its ``ovms_cli``) when given."""
     rest = free_port()
     command = [
         sys.executable,
@@ -162,7 +218,8 @@ def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
         "256",
     ]
     command += ["--port", str(free_port()), "--rest_port", str(rest), "--log_level", "WARNING"]
-    process = subprocess.Popen(command)
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
+    process = subprocess.Popen(command, env=env, cwd=source)  # python -m puts the cwd first on sys.path
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -175,15 +232,45 @@ def _start_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("server did not become ready")
 
 
-def _row(streams: int, inproc: Run, server: Run) -> str:
-    def ms(values: list[float], q: float) -> str:
-        return f"{_percentile(values, q) * 1e3:.1f}"
+def _ms(values: list[float], q: float) -> str:
+    return f"{_percentile(values, q) * 1e3:.1f}"
 
-    return (
+
+def _row(streams: int, inproc: Run, server: Run, baseline: Run | None) -> str:
+    row = (
         f"| {streams} | {inproc.rate:.0f} | {server.rate:.0f} | {server.rate / inproc.rate:.2f} "
-        f"| {ms(inproc.ttft, 0.5)} | {ms(server.ttft, 0.5)} | {ms(inproc.ttft, 0.99)} | {ms(server.ttft, 0.99)} "
-        f"| {ms(inproc.gaps, 0.5)} | {ms(server.gaps, 0.5)} | {ms(inproc.gaps, 0.99)} | {ms(server.gaps, 0.99)} |"
+        f"| {_ms(inproc.ttft, 0.5)} | {_ms(server.ttft, 0.5)} | {_ms(inproc.ttft, 0.99)} | {_ms(server.ttft, 0.99)} "
+        f"| {_ms(inproc.gaps, 0.5)} | {_ms(server.gaps, 0.5)} | {_ms(inproc.gaps, 0.99)} | {_ms(server.gaps, 0.99)} |"
     )
+    if baseline is not None:
+        row += (
+            f" {baseline.rate:.0f} | {baseline.rate / inproc.rate:.2f} | {_ms(baseline.ttft, 0.5)} "
+            f"| {_ms(baseline.gaps, 0.5)} |"
+        )
+    return row
+
+
+def _best(runs: list[Run]) -> Run:
+    return max(runs, key=lambda run: run.rate)
+
+
+def _least_cpu(runs: list[Run]) -> Run:
+    return min(runs, key=lambda run: run.cpu_per_token_ms)
+
+
+def _cpu_row(streams: int, runs: list[Run]) -> str:
+    """CPU ms per generated token, which the other loads on a shared machine disturb far less than
+    tokens/s: in-process, then per server its total, the in-process/total ratio and its parts."""
+    inproc, *servers = runs
+    cells = [f"{inproc.cpu_per_token_ms:.2f}"]
+    for run in servers:
+        parts = " + ".join(f"{part} {seconds / run.tokens * 1e3:.2f}" for part, seconds in run.cpu.items())
+        cells += [
+            f"{run.cpu_per_token_ms:.2f}",
+            f"{inproc.cpu_per_token_ms / run.cpu_per_token_ms:.2f}",
+            parts,
+        ]
+    return f"| {streams} | " + " | ".join(cells) + " |"
 
 
 def main() -> None:
@@ -192,6 +279,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--baseline-source",
+        type=Path,
+        help="also serve from this source tree (e.g. `git archive main`), in the same alternating rounds",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "llm"
@@ -203,39 +295,47 @@ def main() -> None:
         )
         pipeline = genai.ContinuousBatchingPipeline(str(folder), scheduler(cache_size=1), "CPU")
         in_process(pipeline, 2, 8)  # warm-up
-        process, rest = _start_server(folder)
-        url = f"http://127.0.0.1:{rest}/v3/completions"
+        servers = [_start_server(folder)]
+        if args.baseline_source is not None:
+            servers.append(_start_server(folder, args.baseline_source.resolve()))
         try:
-            asyncio.run(served(url, 2, 8))  # warm-up
-            rows = []
+            for process, rest in servers:
+                asyncio.run(served(rest, 2, 8, process.pid))  # warm-up
+            rows: list[str] = []
+            cpu_rows: list[str] = []
             for streams in args.streams:
-                best_in: Run | None = None
-                best_server: Run | None = None
+                runs: list[list[Run]] = [[] for _ in range(len(servers) + 1)]
                 for _ in range(args.rounds):
-                    inproc = in_process(pipeline, streams, args.tokens)
-                    server = asyncio.run(served(url, streams, args.tokens))
-                    print(
-                        f"{streams} streams: in-process {inproc.rate:.0f} tok/s, server {server.rate:.0f} tok/s",
-                        flush=True,
-                    )
-                    best_in = inproc if best_in is None or inproc.rate > best_in.rate else best_in
-                    best_server = (
-                        server if best_server is None or server.rate > best_server.rate else best_server
-                    )
-                assert best_in is not None and best_server is not None
-                rows.append(_row(streams, best_in, best_server))
+                    runs[0].append(in_process(pipeline, streams, args.tokens))
+                    for kept, (process, rest) in zip(runs[1:], servers, strict=True):
+                        kept.append(asyncio.run(served(rest, streams, args.tokens, process.pid)))
+                    rates = ", ".join(f"{r[-1].rate:.0f}" for r in runs)
+                    print(f"{streams} streams: tok/s in-process, server(s): {rates}", flush=True)
+                best = [_best(r) for r in runs]
+                rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
+                cpu_rows.append(_cpu_row(streams, [_least_cpu(r) for r in runs]))
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            for process, _ in servers:
+                process.terminate()
+                process.wait(timeout=60)
+    baseline = args.baseline_source is not None
     header = (
         f"Model: random-weight llama, {parameters / 1e6:.1f} M parameters ({SHAPE}); {args.tokens} generated tokens "
         f"per stream, greedy, ignore_eos; best of {args.rounds} alternating rounds; {platform.processor() or platform.machine()}, "
         f"openvino-genai {genai.__version__}.\n\n"
         "| streams | in-process tok/s | server tok/s | ratio | TTFT p50 in-proc ms | TTFT p50 server ms "
-        "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |"
+        + (" baseline tok/s | baseline ratio | baseline TTFT p50 | baseline ITL p50 |" if baseline else "")
+        + "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        + ("---|---|---|---|" if baseline else "")
+        + "\n"
     )
-    table = header + "\n".join(rows) + "\n"
+    servers_named = ["server", "baseline"] if baseline else ["server"]
+    cpu_header = "\n| streams | CPU ms/token in-proc | " + " | ".join(
+        f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in servers_named
+    )
+    cpu_header += " |\n|---|---|" + "---|---|---|" * len(servers_named) + "\n"
+    table = header + "\n".join(rows) + "\n" + cpu_header + "\n".join(cpu_rows) + "\n"
     print(table)
     if args.out is not None:
         args.out.write_text(table)

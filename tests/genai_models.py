@@ -10,6 +10,15 @@ from ovms_cli.servables.generative.demo import DEMO_NAMES, write_generative_demo
 from ovms_cli.servables.generative.graph_config import Task
 
 LLM, EMBEDDINGS, RERANK = (DEMO_NAMES[t] for t in Task)
+LONG_STREAM = {
+    "model": LLM,
+    "prompt": "The quick brown fox",
+    "max_tokens": 500,
+    "temperature": 0,
+    "stream": True,
+    "ignore_eos": True,
+}
+"""A greedy stream long enough to be interrupted (random weights rarely say EOS; ignore_eos anyway)."""
 
 
 def build_all(root: Path) -> Path:

@@ -19,19 +19,11 @@ import numpy as np
 import openai
 import openvino_genai as genai
 import pytest
-from genai_models import EMBEDDINGS, LLM, RERANK, build_all, greedy, scheduler
+from genai_models import EMBEDDINGS, LLM, LONG_STREAM, RERANK, build_all, greedy, scheduler
 from server_process import ServerProcess, start_server
 
 MESSAGES = [{"role": "user", "content": "Hello world! How are you today?"}]
 PROMPT = "The quick brown fox"
-LONG_STREAM = {
-    "model": LLM,
-    "prompt": PROMPT,
-    "max_tokens": 500,
-    "temperature": 0,
-    "stream": True,
-    "ignore_eos": True,
-}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,265 @@
+"""A text-generation model's engine process: it owns the ``ContinuousBatchingPipeline`` and steps it.
+
+    python -m ovms_cli.servables.generative.engine_process --fd N --model NAME
+
+Started by ``engine.ContinuousBatchingEngine`` with one end of a Unix socket pair as fd ``N``
+(messages in ``engine_wire``). ``ContinuousBatchingPipeline.step()`` holds the GIL for the whole
+step, so in the server's process it stopped the event loop, Hypercorn and the tokenizer for every
+step; here it stops nothing but this loop, which does what OVMS's engine thread does (genai-spec
+§7.1): add the requests that arrived, stop the ones whose clients left, ``step()`` while requests
+are unfinished, and otherwise wait for commands. After each step it sends the server ONE
+``StepReport`` with every request's new tokens and the scheduler's metrics.
+
+The server closing its end, or dying (even by SIGKILL: the kernel closes its sockets), is end of
+file here: the engine stops and exits, so no engine outlives its server. SIGINT is ignored (a
+Ctrl-C in a terminal reaches the whole process group; the server decides how to stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import select
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import openvino as ov
+import openvino_genai as genai
+
+from ovms_cli.servables.generative.engine_wire import (
+    RECEIVE_BYTES,
+    Add,
+    EngineGone,
+    Frames,
+    Hello,
+    Loaded,
+    LoadFailed,
+    RequestStep,
+    SequenceStep,
+    StepReport,
+    Stop,
+    config_from_fields,
+    frame,
+    receive_one,
+)
+from ovms_cli.servables.generative.graph_config import GenerativeConfig
+
+log = logging.getLogger("ovms.genai.engine")
+
+PR_SET_NAME = 15  # linux/prctl.h: the name ps -o comm and top show (15 bytes)
+PROCESS_NAME = b"ovms-genai"
+
+FINISH_REASONS = {
+    genai.GenerationFinishReason.NONE: None,
+    genai.GenerationFinishReason.STOP: "stop",
+    genai.GenerationFinishReason.LENGTH: "length",
+    genai.GenerationFinishReason.TOOL_CALL: "tool_calls",
+}
+_DONE = (
+    genai.GenerationStatus.FINISHED,
+    genai.GenerationStatus.IGNORED,
+    genai.GenerationStatus.STOP,
+    genai.GenerationStatus.CANCEL,
+)
+KV_CACHE_FULL = "the request did not fit in the KV cache"
+
+
+def build_pipeline(config: GenerativeConfig) -> genai.ContinuousBatchingPipeline:
+    """The pipeline of an OVMS LLM folder with the graph's scheduler settings (genai-spec §6.2)."""
+    scheduler = genai.SchedulerConfig()
+    scheduler.cache_size = config.cache_size
+    scheduler.max_num_seqs = config.max_num_seqs
+    scheduler.max_num_batched_tokens = config.max_num_batched_tokens
+    scheduler.enable_prefix_caching = config.enable_prefix_caching
+    scheduler.dynamic_split_fuse = config.dynamic_split_fuse
+    return genai.ContinuousBatchingPipeline(
+        str(config.models_path), scheduler, config.device, config.plugin_properties
+    )
+
+
+class _Request:
+    __slots__ = ("handle", "log_probs", "sequences", "stopped")
+
+    def __init__(self, handle: genai.GenerationHandle, log_probs: bool) -> None:
+        self.handle = handle
+        self.log_probs = log_probs
+        self.stopped = False  # by the server: GenAI then reports it IGNORED, which is no error here
+        self.sequences: dict[int, int] = {}  # GenAI's sequence id -> its index in this request
+
+
+class Engine:
+    """The step loop over one pipeline; ``run`` returns when the server closes its end."""
+
+    def __init__(self, pipeline: genai.ContinuousBatchingPipeline, sock: socket.socket) -> None:
+        self._pipeline = pipeline
+        self._sock = sock
+        self._frames = Frames()
+        self._requests: dict[int, _Request] = {}
+        self._failed: list[RequestStep] = []  # requests GenAI refused, reported with the next step
+        self._load = (0, 0, 0.0)
+        self._settle = False
+
+    def run(self) -> None:
+        try:
+            while True:
+                busy = self._settle or self._failed or self._pipeline.has_non_finished_requests()
+                self._apply(self._receive(wait=not busy))
+                if self._pipeline.has_non_finished_requests():
+                    self._step()
+                    self._settle = True
+                elif self._settle:
+                    # GenAI drops finished and stopped requests, and frees their KV cache blocks, in
+                    # the step after: without it the metrics would show them until the next request
+                    self._step()
+                    self._settle = False
+                self._report()
+        except (EngineGone, OSError):  # closed by the server, or the server is gone
+            self._stop_all()
+
+    def _receive(self, wait: bool) -> list[object]:
+        """Every command that has arrived; when ``wait``, block until one does. EngineGone at EOF."""
+        messages: list[object] = []
+        timeout = None if wait else 0.0
+        while select.select([self._sock], [], [], timeout)[0]:
+            data = self._sock.recv(RECEIVE_BYTES)
+            if not data:
+                raise EngineGone("the server closed the engine")
+            messages += self._frames.feed(data)
+            timeout = 0.0
+        return messages
+
+    def _apply(self, commands: list[object]) -> None:
+        for command in commands:
+            if isinstance(command, Add):
+                self._add(command)
+            elif isinstance(command, Stop):
+                found = self._requests.get(command.request_id)
+                if found is not None:
+                    found.stopped = True
+                    found.handle.stop()  # the next step frees its KV cache blocks
+            else:
+                raise TypeError(f"unknown engine command {command!r}")
+
+    def _add(self, command: Add) -> None:
+        config = config_from_fields(command.config)
+        try:
+            handle = self._pipeline.add_request(
+                command.request_id, ov.Tensor(command.prompt_ids.reshape(1, -1)), config
+            )
+        except Exception as error:  # GenAI's own validation of the settings
+            self._failed.append((command.request_id, [], True, str(error)))
+            return
+        self._requests[command.request_id] = _Request(handle, config.logprobs > 0)
+
+    def _step(self) -> None:
+        try:
+            self._pipeline.step()
+        except Exception as error:  # the pipeline's state is unknown: fail what it held
+            log.exception("Continuous batching step failed")
+            for request_id, request in self._requests.items():
+                request.handle.stop()
+                self._failed.append((request_id, [], True, f"the engine step failed: {error}"))
+            self._requests.clear()
+
+    def _report(self) -> None:
+        steps = self._failed
+        self._failed = []
+        finished: list[int] = []
+        for request_id, request in self._requests.items():
+            sequences = _read(request)
+            status = request.handle.get_status()
+            if status in _DONE:
+                finished.append(request_id)
+                ignored = status is genai.GenerationStatus.IGNORED and not request.stopped
+                error = KV_CACHE_FULL if ignored else None
+                steps.append((request_id, sequences, True, error))
+            elif sequences:
+                steps.append((request_id, sequences, False, None))
+        for request_id in finished:
+            del self._requests[request_id]
+        metrics = self._pipeline.get_metrics()
+        load = (
+            metrics.scheduled_requests,
+            max(0, metrics.requests - metrics.scheduled_requests),
+            metrics.cache_usage,
+        )
+        if steps or load != self._load:
+            self._load = load
+            self._sock.sendall(frame(StepReport(*load, steps)))
+
+    def _stop_all(self) -> None:
+        for request in self._requests.values():
+            request.handle.stop()
+        self._requests.clear()
+
+
+def _read(request: _Request) -> list[SequenceStep]:
+    """What a request's handle has: per sequence, new ids (and log probabilities if asked)."""
+    found: dict[int, SequenceStep] = {}
+    handle = request.handle
+    while handle.can_read():
+        for index, output in handle.read().items():
+            reason = FINISH_REASONS.get(output.finish_reason)
+            log_probs = list(output.generated_log_probs) if request.log_probs else None
+            earlier = found.get(index)
+            if earlier is not None:
+                ids = earlier[1] + list(output.generated_ids)
+                if log_probs is not None and earlier[2] is not None:
+                    log_probs = earlier[2] + log_probs
+                reason = reason or earlier[4]
+            else:
+                ids = list(output.generated_ids)
+            found[index] = (index, ids, log_probs, float(output.score), reason)
+    return list(found.values())
+
+
+def _name_process() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NAME, ctypes.c_char_p(PROCESS_NAME), 0, 0, 0)
+
+
+def _configure_logging(hello: Hello) -> None:
+    formatter = logging.Formatter(hello.log_format, datefmt="%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if hello.log_path is not None:
+        handlers.append(logging.FileHandler(hello.log_path))
+    root = logging.getLogger("ovms")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(hello.log_level)
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ovms-genai-engine")
+    parser.add_argument("--fd", type=int, required=True, help="this end of the server's socket pair")
+    parser.add_argument("--model", required=True, help="the model's name (for ps and the logs)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _name_process()
+    sock = socket.socket(fileno=args.fd)
+    frames = Frames()
+    try:
+        hello = receive_one(sock, frames)
+    except EngineGone:
+        return 0
+    assert isinstance(hello, Hello)
+    _configure_logging(hello)
+    try:
+        pipeline = build_pipeline(hello.config)
+    except Exception as error:
+        sock.sendall(frame(LoadFailed(str(error))))
+        return 1
+    sock.sendall(frame(Loaded()))
+    log.debug("Engine of %s (%s) ready", args.model, Path(hello.config.models_path))
+    Engine(pipeline, sock).run()
+    log.debug("Engine of %s stopped", args.model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""What the server and a model's engine process say to each other over their Unix socket pair.
+
+Every message is one pickle behind a 4-byte little-endian length. Both ends are this package's own
+code (the child is started by the server with ``engine_process``), so the pickles are trusted.
+
+Server → engine: the first message is ``Hello``; then ``Add`` and ``Stop`` commands. The server
+closing its end (or exiting, even by SIGKILL) is the engine's signal to stop every generation and
+exit.
+
+Engine → server: ``Loaded`` (or ``LoadFailed``) once, then one ``StepReport`` per step that changed
+something: every request's new tokens of that step, and the scheduler's state after it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import openvino_genai as genai
+
+from ovms_cli.servables.generative.graph_config import GenerativeConfig
+
+HEADER = struct.Struct("<I")
+RECEIVE_BYTES = 1 << 20
+
+
+class EngineGone(ConnectionError):
+    """The other end closed the socket (exited, or closed the engine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """The model to load, and how to log: the server's level, format and log file (None: stdout)."""
+
+    config: GenerativeConfig
+    log_level: int
+    log_format: str
+    log_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """``prompt_ids``: ``i64[tokens]``; ``config``: ``config_fields`` of its ``GenerationConfig``."""
+
+    request_id: int
+    prompt_ids: np.ndarray[Any, np.dtype[np.int64]]
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    request_id: int
+
+
+SequenceStep = tuple[int, list[int], list[float] | None, float, str | None]
+"""(sequence index, new token ids, their log probabilities or None, score, finish reason): one
+``GenerationOutput`` of a step (GenAI's ``generated_ids``, ``generated_log_probs``, ``score``,
+``finish_reason``), keyed as ``GenerationHandle.read()`` keys it. Log probabilities are sent only
+when the request's ``GenerationConfig.logprobs`` > 0."""
+
+RequestStep = tuple[int, list[SequenceStep], bool, str | None]
+"""(request id, its sequences' progress, finished, error or None): what one step did to one request."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepReport:
+    """One engine step: ``running``/``waiting`` requests and ``kv_cache_usage`` (percent) after it."""
+
+    running: int
+    waiting: int
+    kv_cache_usage: float
+    requests: list[RequestStep]
+
+
+def frame(message: object) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(payload)) + payload
+
+
+class Frames:
+    """Reassembles messages from the bytes a stream socket delivers, in whatever pieces."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[object]:
+        buffer = self._buffer
+        buffer += data
+        messages: list[object] = []
+        start = 0
+        while len(buffer) - start >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, start)
+            end = start + HEADER.size + size
+            if len(buffer) < end:
+                break
+            messages.append(pickle.loads(memoryview(buffer)[start + HEADER.size : end]))
+            start = end
+        del buffer[:start]
+        return messages
+
+
+def receive_one(sock: socket.socket, frames: Frames) -> object:
+    """Block until one whole message has arrived. Raises EngineGone at end of file."""
+    while True:
+        data = sock.recv(RECEIVE_BYTES)
+        if not data:
+            raise EngineGone("the other end closed the socket")
+        messages = frames.feed(data)
+        if messages:
+            if len(messages) > 1:
+                raise ValueError("more than one message where one was expected")
+            return messages[0]
+
+
+_FIELDS = tuple(
+    name
+    for name in dir(genai.GenerationConfig)
+    if isinstance(getattr(genai.GenerationConfig, name), property)
+)
+_DEFAULTS = genai.GenerationConfig()
+
+
+def config_fields(config: genai.GenerationConfig) -> dict[str, Any]:
+    """The settings of ``config`` that differ from GenAI's defaults (``GenerationConfig`` does not pickle)."""
+    return {name: value for name in _FIELDS if (value := getattr(config, name)) != getattr(_DEFAULTS, name)}
+
+
+def config_from_fields(fields: dict[str, Any]) -> genai.GenerationConfig:
+    config = genai.GenerationConfig()
+    for name, value in fields.items():
+        setattr(config, name, value)
+    return config
