@@ -12,6 +12,8 @@ client for ``--duration`` seconds, read it again. The CPU time of each thread gr
 requests answered:
 - gRPC: ``h2load`` posting a prebuilt ``ModelInferRequest`` (raw_input_contents) over 8 connections;
   an answer counts when its status is 200 and it carries the 4 KB output (``traffic`` data);
+- ``tritonclient``: tritonclient's gRPC client (C-core: it honours the server's HTTP/2 settings,
+  where h2load may not), one closed-loop thread per connection in a process of its own;
 - REST: ``wrk`` posting a prebuilt KServe binary-extension body (``Inference-Header-Content-Length``)
   over 8 connections; non-2xx answers are counted and reported.
 Thread groups: ``event loop`` (the main thread: uvloop, grpc.aio's Cython layer, Hypercorn,
@@ -238,6 +240,38 @@ def run_h2load(port: int, body: Path, seconds: float, connections: int) -> dict[
     }  # type: ignore[dict-item]
 
 
+TRITON_CLIENT = """
+import sys, threading, time
+import numpy as np
+import tritonclient.grpc as triton
+port, seconds, clients = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+data = np.random.default_rng(0).random({shape}, dtype=np.float32)
+counts = [[0, 0] for _ in range(clients)]
+def run(slot):
+    client = triton.InferenceServerClient(f"127.0.0.1:{{port}}")
+    tensor = triton.InferInput("input", list(data.shape), "FP32")
+    tensor.set_data_from_numpy(data)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        result = client.infer("m", [tensor])
+        counts[slot][0] += 1
+        counts[slot][1] += result.as_numpy(result.get_response().outputs[0].name).nbytes == {output}
+threads = [threading.Thread(target=run, args=(slot,)) for slot in range(clients)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(sum(c[0] for c in counts), sum(c[1] for c in counts))
+"""
+
+
+def run_tritonclient(port: int, seconds: float, clients: int) -> dict[str, float]:
+    """tritonclient's gRPC client (grpc C-core, so it honours the server's HTTP/2 settings, which
+    h2load may not), ``clients`` threads in a process of its own, each closed-loop."""
+    script = TRITON_CLIENT.format(shape=SHAPE, output=OUTPUT_BYTES)
+    argv = [sys.executable, "-c", script, str(port), str(seconds), str(clients)]
+    done, ok = map(int, subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+    return {"requests": done, "verified": ok, "rate": done / seconds, "mean_latency": ""}  # type: ignore[dict-item]
+
+
 def run_wrk(port: int, script: Path, seconds: float, connections: int) -> dict[str, float]:
     argv = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{round(seconds)}s", "-s", str(script)]
     argv.append(f"http://127.0.0.1:{port}/v2/models/m/infer")
@@ -261,6 +295,8 @@ def measure(
     with serving(tree, model, log, options) as (pid, grpc_port, rest_port):
         if protocol == "grpc":
             load = lambda seconds: run_h2load(grpc_port, files["grpc"], seconds, args.concurrency)  # noqa: E731
+        elif protocol == "tritonclient":
+            load = lambda seconds: run_tritonclient(grpc_port, seconds, args.concurrency)  # noqa: E731
         else:
             load = lambda seconds: run_wrk(rest_port, files["rest"], seconds, args.concurrency)  # noqa: E731
         load(args.warmup)
