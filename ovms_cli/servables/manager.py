@@ -96,6 +96,7 @@ class ModelManager:
             and current.config.base_path == config.base_path
         ):
             if current.config == config:
+                current.forget_refused_config()  # the served config is wanted again
                 return False
             return await current.reconfigure(self.runtime, config)
         fresh = Model(config)

@@ -110,6 +110,11 @@ class Model:
                 log.error("Model %s version %d keeps serving with its previous config", self.name, number)
         return await self.sync(runtime) or changed
 
+    def forget_refused_config(self) -> None:
+        """The config the versions serve is the wanted one again: a refused or failed new config (kept
+        versions, ``problems``) is no longer a problem."""
+        self._kept = {}
+
     async def _reload_version(self, runtime: Runtime, number: int, config: ModelConfig) -> bool:
         version = ModelVersion(self.name, number, self.source, config)
         await asyncio.to_thread(version.load, runtime)
