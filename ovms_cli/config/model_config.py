@@ -199,10 +199,10 @@ class _Parser:
             self.problems.append(Problem(json_path(self.locate(key), error.where), error.reason))
             return None
 
-    def bounded(self, key: str, default: int, maximum: int) -> int:
+    def bounded(self, key: str, default: int, maximum: int, minimum: int = 0, why: str = "") -> int:
         value: int = self.raw.get(key, default)
-        if value < 0:
-            self.report(key, "must be >= 0")
+        if value < minimum:
+            self.report(key, f"must be >= {minimum}{why}")
         elif value > maximum:
             self.report(key, f"must be <= {maximum}")
         return value
@@ -233,7 +233,9 @@ def _parse(raw: Mapping[str, Any], base_dir: Path, locate: Callable[[str], str])
         stateful=stateful,
         idle_sequence_cleanup=raw.get("idle_sequence_cleanup", True),
         low_latency_transformation=raw.get("low_latency_transformation", False),
-        max_sequence_number=parser.bounded("max_sequence_number", 500, MAX_SEQUENCE_NUMBER),
+        max_sequence_number=parser.bounded(
+            "max_sequence_number", 500, MAX_SEQUENCE_NUMBER, 1, " (with 0 no sequence could ever start)"
+        ),
         dynamic_batching=_parse_batching(parser),
         preprocessing=_parse_preprocessing(parser),
     )

@@ -272,7 +272,14 @@ def test_cli_stateful_false_is_not_a_stateful_option(tmp_path: Path) -> None:
         ({"nireq": 100_001}, ["--nireq: must be <= 100000"]),
         ({"plugin_config": "[]"}, ["--plugin_config: expected a JSON object, got []"]),
         ({"max_sequence_number": 3}, ["--max_sequence_number: only allowed for stateful models"]),
-        ({"stateful": True, "max_sequence_number": -3}, ["--max_sequence_number: must be >= 0"]),
+        (
+            {"stateful": True, "max_sequence_number": -3},
+            ["--max_sequence_number: must be >= 1 (with 0 no sequence could ever start)"],
+        ),
+        (
+            {"stateful": True, "max_sequence_number": 0},
+            ["--max_sequence_number: must be >= 1 (with 0 no sequence could ever start)"],
+        ),
         (
             {"idle_sequence_cleanup": True, "low_latency_transformation": True},
             [
