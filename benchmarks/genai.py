@@ -15,7 +15,7 @@ dynamic split-fuse), ``--rounds`` times each:
   server (``_stream``); it still checks that every stream is complete and well-formed.
 
 Reported per run: generated tokens/s over the whole run, time to first token (request sent or
-added → first token) and inter-token latency p50/p99; the table keeps the best round of each and
+added → first printable text: both sides time text, see ``in_process``) and inter-token latency p50/p99; the table keeps the best round of each and
 the server/in-process ratios. ``--baseline-source DIR`` adds a second server started from another
 source tree (``git archive main | tar -x -C DIR``) to the same alternating rounds, so two engines
 are compared under the same load.
@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from genai_models import greedy, scheduler
 from server_process import free_port
 
+from ovms_cli.servables.generative.detokenizer import IncrementalText, release
 from ovms_cli.servables.generative.tiny_models import DecoderShape, build_text_generation
 
 SHAPE = DecoderShape(layers=8, hidden=512, heads=8, kv_heads=4, ffn=1536, context=1024, vocab=512)
@@ -89,12 +90,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens: int) -> Run:
+    """Times are those of printable text, as the client sees them: each step's new tokens go through
+    the server's own incremental detokenizer (``detokenizer.release``: text that ends in half a UTF-8
+    character, or a token that prints nothing, waits for the next step), so both sides time the same
+    event. Counting raw tokens instead would credit the reference with text no server could send yet."""
     tokenizer = pipeline.get_tokenizer()
     prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
     config = greedy(tokens)
     cpu = time.process_time()
     start = time.perf_counter()
     handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
+    texts = [IncrementalText(stream=True, skip_special_tokens=True) for _ in range(streams)]
     added = [start] * streams
     last: list[float | None] = [None] * streams
     ttft: list[float] = []
@@ -102,20 +108,26 @@ def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens:
     generated = 0
     while pipeline.has_non_finished_requests():
         pipeline.step()
-        now = time.perf_counter()
+        steps: list[tuple[int, list[int]]] = []
         for i, handle in enumerate(handles):
+            ids: list[int] = []
             while handle.can_read():
                 for output in handle.read().values():
-                    count = len(output.generated_ids)
-                    if not count:
-                        continue
-                    generated += count
-                    previous = last[i]
-                    if previous is None:
-                        ttft.append(now - added[i])
-                    else:
-                        gaps.append(now - previous)
-                    last[i] = now
+                    ids.extend(output.generated_ids)
+            if ids:
+                generated += len(ids)
+                steps.append((i, ids))
+        released = release(tokenizer, [(texts[i], ids, False) for i, ids in steps])
+        now = time.perf_counter()
+        for (i, _), text in zip(steps, released, strict=True):
+            if not text:
+                continue
+            previous = last[i]
+            if previous is None:
+                ttft.append(now - added[i])
+            else:
+                gaps.append(now - previous)
+            last[i] = now
     seconds = time.perf_counter() - start
     return Run(generated, seconds, ttft, gaps, {"pipeline": time.process_time() - cpu})
 
