@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from builders import reshape_by_input_model, run_in_process, write_ir
+from e2e.server_metadata import EXTENSIONS
 from tritonclient.utils import InferenceServerException
 
 from ovms_cli import __version__
@@ -113,14 +114,7 @@ def test_server_metadata(client: grpcclient.InferenceServerClient) -> None:
     metadata = client.get_server_metadata()
     assert metadata.name == "OpenVINO Model Server"
     assert metadata.version == __version__
-    assert list(metadata.extensions) == [
-        "binary_tensor_data",
-        "model_configuration",
-        "model_repository",
-        "sequence",
-        "statistics",
-        "system_shared_memory",
-    ]
+    assert list(metadata.extensions) == EXTENSIONS
 
 
 EXPECTED_METADATA = {

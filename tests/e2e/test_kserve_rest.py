@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 from builders import run_in_process
+from e2e.server_metadata import EXTENSIONS
 from tritonclient.utils import InferenceServerException
 
 from ovms_cli import __version__
@@ -117,15 +118,7 @@ def test_tritonclient_sees_unknown_and_broken_models_as_not_ready(
 
 
 def test_server_metadata(client: httpclient.InferenceServerClient, http: httpx.Client) -> None:
-    extensions = [
-        "binary_tensor_data",
-        "model_configuration",
-        "model_repository",
-        "sequence",
-        "statistics",
-        "system_shared_memory",
-    ]
-    expected = {"name": "OpenVINO Model Server", "version": __version__, "extensions": extensions}
+    expected = {"name": "OpenVINO Model Server", "version": __version__, "extensions": EXTENSIONS}
     assert client.get_server_metadata() == expected
     answer = http.get("/v2")
     assert answer.status_code == 200
