@@ -241,3 +241,16 @@ def test_removing_a_model_lets_its_stream_finish_then_unloads_it(
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="edited-llm", prompt="Hi", max_tokens=2)
     assert client.completions.create(model=LLM, prompt="Hi", max_tokens=2).choices  # the others serve on
+
+
+def test_model_path_naming_a_graph_folder_serves_the_graph(models: Path, tmp_path: Path) -> None:
+    """README's ``ovms --model_path ./folder-with-graph.pbtxt --model_name llm``: no --task needed."""
+    args = ["--model_path", str(models / LLM), "--model_name", "llm"]
+    running = start_server(args, tmp_path / "ovms.log")
+    try:
+        client = openai.OpenAI(base_url=f"http://{running.rest_url}/v3", api_key="unused", max_retries=0)
+        answer = client.completions.create(model="llm", prompt="hello", max_tokens=2, temperature=0)
+        assert answer.choices[0].text is not None
+        assert "No version found" not in running.log_text()
+    finally:
+        assert running.stop() == 0, running.log_text()
