@@ -202,6 +202,14 @@ def test_reload_follows_graph_edits_failures_and_removals(
     assert kept.choices[0].finish_reason == "length"  # the previous build keeps serving
     assert _state(_status(rest), "edited-llm")["state"] == "AVAILABLE"
 
+    graph.write_text(original + "\nnode {{{ broken")
+    answer = _reload(rest)
+    assert answer.status_code == 412
+    error = answer.json()["error"]
+    assert "edited-llm" in error and "expected a field name, not '{'" in error
+    kept = client.completions.create(model="edited-llm", prompt="Hi", max_tokens=3, temperature=0)
+    assert kept.choices[0].finish_reason == "length"
+
     graph.write_text(original)
     document = _config(models)
     document["mediapipe_config_list"] = [e for e in document["mediapipe_config_list"] if e["name"] != BROKEN]
