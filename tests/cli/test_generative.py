@@ -44,6 +44,11 @@ def _ovms(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
             "pooling must be one of CLS, MEAN, LAST",
         ),
         (["--source_model", "."], "--task is required"),
+        (
+            ["--source_model", ".", "--task", "rerank", "--model_name", "a/b"],
+            '--model_name: must not contain "/"',
+        ),
+        (["--source_model", ".", "--task", "rerank", "--model_name", ".."], '--model_name: must not be ".."'),
     ],
 )
 def test_usage_errors(args: list[str], message: str, tmp_path: Path) -> None:
