@@ -200,6 +200,7 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None, chat
     return Sampling(
         n=n,
         best_of=best_of,
+        best_of_sent="best_of" in fields,
         logprobs=_logprobs(fields, stream, chat),
         max_tokens=max_tokens,
         temperature=1.0 if temperature is None else temperature,

@@ -461,6 +461,20 @@ def test_rerank_equals_in_process(genai_server: ServerProcess, models: Path) -> 
             "best_of exceeds limit provided in graph config: 20",
         ),
         (
+            "completions",
+            {"model": LLM, "prompt": PROMPT, "n": 10**9},
+            400,
+            "n",
+            "n exceeds limit provided in graph config: 20",
+        ),
+        (
+            "chat/completions",
+            {"model": LLM, "messages": MESSAGES, "n": 20},
+            400,
+            "n",
+            "n exceeds limit provided in graph config: 20",
+        ),
+        (
             "chat/completions",
             {"model": LLM, "messages": MESSAGES, "logprobs": True, "stream": True},
             400,
