@@ -898,15 +898,9 @@ def demo(
     log_level: LogLevel = "INFO",
 ) -> None:
     """Build a tiny demo model repository with OpenVINO (or OpenVINO GenAI, --task) and serve it."""
-    from ovms_cli.demo import write_demo_repository
     from ovms_cli.transports.server import ServerSettings
 
-    if task is None:
-        config = write_demo_repository(directory)
-    else:
-        from ovms_cli.cli.generative import build_demo
-
-        config = build_demo(directory, task)
+    config = _build_demo(directory, task)
     if no_serve:
         print(config)
         return
@@ -915,6 +909,25 @@ def demo(
     settings = ServerSettings(port=port, rest_port=rest_port, config_path=config)
     loaded = _config_from_file(config)
     _run(settings, loaded.models, loaded, _generative_from_file(loaded))
+
+
+def _build_demo(directory: Path, task: str | None) -> Path:
+    """The demo's config.json; a bad --task exits 64 (usage), a folder it cannot write exits 1."""
+    from ovms_cli.cli.generative import GenerativeUsageError, build_demo, task_of
+    from ovms_cli.demo import write_demo_repository
+
+    try:
+        if task is not None:
+            task_of(task)
+    except GenerativeUsageError as error:
+        _error(str(error))
+        raise typer.Exit(EX_USAGE) from error
+    try:
+        return write_demo_repository(directory) if task is None else build_demo(directory, task)
+    except OSError as error:
+        where = error.filename or directory
+        _error(f"cannot write the demo into {directory}: {where}: {error.strerror or error}")
+        raise typer.Exit(1) from error
 
 
 @app.command()
