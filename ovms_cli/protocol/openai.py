@@ -328,7 +328,8 @@ def parse_completion(body: dict[str, Any]) -> GenerationRequest:
         raise InvalidField("echo", "echo is not supported by this server")
     max_tokens = _unsigned(fields, "max_tokens")
     if max_tokens == 0:
-        raise InvalidField("max_tokens", "max_tokens value should be greater than 0 unless echo is set")
+        # OVMS adds "unless echo is set"; echo is refused here, so 0 never is allowed
+        raise InvalidField("max_tokens", "max_tokens value should be greater than 0")
     prompt = fields.get("prompt")
     if prompt is None or prompt == "":
         raise InvalidField("prompt", "prompt is missing")
