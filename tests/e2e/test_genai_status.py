@@ -101,6 +101,20 @@ def test_kserve_grpc_readiness_and_metadata(server: ServerProcess) -> None:
     assert metadata["outputs"] == [{"name": "output", "datatype": "INVALID"}]
 
 
+def test_triton_model_config_of_a_ready_generative_model(server: ServerProcess) -> None:
+    """Listed READY in the index, so its configuration answers too: a MediaPipe graph without tensors."""
+    expected = {"name": LLM, "platform": "mediapipe", "backend": "mediapipe"}
+    grpc_config = grpcclient.InferenceServerClient(server.grpc_url).get_model_config(LLM, as_json=True)
+    http_config = httpclient.InferenceServerClient(server.rest_url).get_model_config(LLM)
+    for config in (grpc_config["config"], http_config):
+        assert {key: config[key] for key in expected} == expected
+        assert [int(v) for v in config["version_policy"]["specific"]["versions"]] == [1]
+        assert not config.get("input") and not config.get("output")
+    with pytest.raises(InferenceServerException) as failed:
+        httpclient.InferenceServerClient(server.rest_url).get_model_config(BROKEN)
+    assert "nowhere" in str(failed.value)
+
+
 def test_kserve_rest_metadata_and_refused_inference(rest: httpx.Client) -> None:
     metadata = rest.get(f"/v2/models/{EMBEDDINGS}").json()
     assert (metadata["name"], metadata["versions"], metadata["platform"]) == (EMBEDDINGS, ["1"], "OpenVINO")
