@@ -409,10 +409,13 @@ def serve(
     truncate: Truncate = None,
 ) -> None:
     """Serve the models of a config file or of a model repository, or one model given by --model_name
-    and --model_path (a generative one: --source_model or --model_path with --task)."""
+    and --model_path (a generative one: --source_model, --model_path with --task, or --model_path naming a
+    folder with graph.pbtxt)."""
     parameters = locals()
     generative_options = {name: parameters[name] for name in GENERATIVE_OPTIONS}
-    generative_folder = source_model or (model_path if task is not None else None)
+    generative_folder = source_model or (
+        model_path if task is not None or _is_graph_folder(model_path) else None
+    )
     if generative_folder is not None and model_name is None:
         model_name = Path(generative_folder).resolve().name  # OVMS: the source model's name
     if generative_folder is not None and model_path is None:
@@ -608,6 +611,16 @@ def _config_from_file(path: Path) -> ServerConfig:
         for problem in error.problems:
             _error(f"{path}: {problem}")
         raise typer.Exit(1) from error
+
+
+def _is_graph_folder(model_path: str | None) -> bool:
+    """A local folder holding graph.pbtxt and no numbered versions: OVMS serves the graph."""
+    if model_path is None or "://" in model_path:
+        return False
+    folder = Path(model_path)
+    if not (folder / "graph.pbtxt").is_file():
+        return False
+    return not any(entry.is_dir() and entry.name.isdigit() for entry in folder.iterdir())
 
 
 def _generative_from_file(config: ServerConfig) -> list[GenerativeConfig]:
@@ -885,15 +898,9 @@ def demo(
     log_level: LogLevel = "INFO",
 ) -> None:
     """Build a tiny demo model repository with OpenVINO (or OpenVINO GenAI, --task) and serve it."""
-    from ovms_cli.demo import write_demo_repository
     from ovms_cli.transports.server import ServerSettings
 
-    if task is None:
-        config = write_demo_repository(directory)
-    else:
-        from ovms_cli.cli.generative import build_demo
-
-        config = build_demo(directory, task)
+    config = _build_demo(directory, task)
     if no_serve:
         print(config)
         return
@@ -902,6 +909,25 @@ def demo(
     settings = ServerSettings(port=port, rest_port=rest_port, config_path=config)
     loaded = _config_from_file(config)
     _run(settings, loaded.models, loaded, _generative_from_file(loaded))
+
+
+def _build_demo(directory: Path, task: str | None) -> Path:
+    """The demo's config.json; a bad --task exits 64 (usage), a folder it cannot write exits 1."""
+    from ovms_cli.cli.generative import GenerativeUsageError, build_demo, task_of
+    from ovms_cli.demo import write_demo_repository
+
+    try:
+        if task is not None:
+            task_of(task)
+    except GenerativeUsageError as error:
+        _error(str(error))
+        raise typer.Exit(EX_USAGE) from error
+    try:
+        return write_demo_repository(directory) if task is None else build_demo(directory, task)
+    except OSError as error:
+        where = error.filename or directory
+        _error(f"cannot write the demo into {directory}: {where}: {error.strerror or error}")
+        raise typer.Exit(1) from error
 
 
 @app.command()

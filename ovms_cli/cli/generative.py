@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ovms_cli.config.names import name_problem
 from ovms_cli.servables.generative.graph_config import (
     TASK_OPTIONS,
     GenerativeConfig,
@@ -44,6 +45,10 @@ def generative_from_cli(
         raise GenerativeUsageError(
             f"--source_model {folder} is not a local folder (downloading from Hugging Face is not supported)"
         )
+    name = name or path.resolve().name
+    problem = name_problem(name)
+    if problem is not None:
+        raise GenerativeUsageError(f"--model_name: {problem}")
     given = {k: v for k, v in options.items() if v is not None}
     graph = path / "graph.pbtxt"
     if task is None:
@@ -56,7 +61,7 @@ def generative_from_cli(
         from ovms_cli.servables.generative.graph_config import read_graph
 
         try:
-            return read_graph(name or path.resolve().name, graph)
+            return read_graph(name, graph)
         except GraphConfigError as error:
             raise GenerativeUsageError(str(error)) from error
     kind = task_of(task)
@@ -72,9 +77,7 @@ def generative_from_cli(
     if plugin_config is not None:
         graph_options["plugin_config"] = plugin_config
     try:
-        return config_from_options(
-            name or path.resolve().name, kind, graph_options, Path.cwd(), "command line"
-        )
+        return config_from_options(name, kind, graph_options, Path.cwd(), "command line")
     except GraphConfigError as error:
         raise GenerativeUsageError(str(error).removeprefix("command line: ")) from error
 

@@ -3,8 +3,9 @@
 The servable models under a repository folder: every folder holding a numbered version folder
 (spec §3.1), named by its path relative to the repository with ``/`` (``resnet``,
 ``meta/llama``), as OVMS prints them; folders without versions are searched further down.
-OVMS also lists MediaPipe graph folders (``graph.pbtxt``); this server does not serve graphs, so
-they are not listed.
+OVMS also lists MediaPipe graph folders (``graph.pbtxt``); this server serves a graph folder given
+to ``--model_path`` or listed in ``mediapipe_config_list``, but a repository's graph folders are not
+listed or loaded.
 """
 
 from __future__ import annotations

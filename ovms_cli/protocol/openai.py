@@ -200,6 +200,7 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None, chat
     return Sampling(
         n=n,
         best_of=best_of,
+        best_of_sent="best_of" in fields,
         logprobs=_logprobs(fields, stream, chat),
         max_tokens=max_tokens,
         temperature=1.0 if temperature is None else temperature,
@@ -327,7 +328,8 @@ def parse_completion(body: dict[str, Any]) -> GenerationRequest:
         raise InvalidField("echo", "echo is not supported by this server")
     max_tokens = _unsigned(fields, "max_tokens")
     if max_tokens == 0:
-        raise InvalidField("max_tokens", "max_tokens value should be greater than 0 unless echo is set")
+        # OVMS adds "unless echo is set"; echo is refused here, so 0 never is allowed
+        raise InvalidField("max_tokens", "max_tokens value should be greater than 0")
     prompt = fields.get("prompt")
     if prompt is None or prompt == "":
         raise InvalidField("prompt", "prompt is missing")

@@ -20,9 +20,22 @@ from ovms_cli.types import BYTES, TensorMetadata
 
 PLATFORM = BACKEND = "openvino"
 PIPELINE_PLATFORM = "ensemble"  # Triton's name for a server-side graph of models
+GRAPH_PLATFORM = "mediapipe"  # OVMS serves generative models as MediaPipe graphs
+
+
+def _graph_document(config: ModelConfiguration) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "platform": GRAPH_PLATFORM,
+        "backend": GRAPH_PLATFORM,
+        "version_policy": _version_policy(config.version_policy),
+        "max_batch_size": 0,
+    }
 
 
 def model_config_document(config: ModelConfiguration) -> dict[str, Any]:
+    if config.is_graph:
+        return _graph_document(config)
     if config.is_pipeline:
         return {
             "name": config.name,

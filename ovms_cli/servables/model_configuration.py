@@ -26,11 +26,15 @@ class ModelConfiguration:
     max_batch_size: int  # dynamic batching's limit; 0: the server does not batch this model
     max_batch_delay_us: int
     is_pipeline: bool = False  # a DAG pipeline: Triton's "ensemble" platform, no instance group of its own
+    is_graph: bool = False  # a generative model (OVMS's MediaPipe graph): no tensors, served on /v3
 
 
 def model_configuration(manager: ModelManager, name: str, version: int | None) -> ModelConfiguration:
     """Raises ModelNotFound, VersionNotFound, or the version's unavailable error."""
     served = manager.resolve(name, version)
+    if manager.is_graph(name):
+        served.input_metadata()  # raises the graph's unavailable error unless it is loaded
+        return _graph_configuration(name, served.version)
     if manager.is_pipeline(name):
         return ModelConfiguration(
             name=name,
@@ -60,4 +64,22 @@ def model_configuration(manager: ModelManager, name: str, version: int | None) -
         infer_requests=capacity.infer_requests,
         max_batch_size=0 if batching is None else batching.max_batch_size,
         max_batch_delay_us=0 if batching is None else batching.max_batch_delay_us,
+    )
+
+
+def _graph_configuration(name: str, version: int) -> ModelConfiguration:
+    """A generative model is listed READY in the repository index, so tools that read every listed
+    model's configuration get one, with no inputs or outputs: its requests go to /v3, not to tensors."""
+    return ModelConfiguration(
+        name=name,
+        version=version,
+        inputs=(),
+        outputs=(),
+        version_policy=SpecificPolicy((version,)),
+        target_device="CPU",
+        streams=0,
+        infer_requests=0,
+        max_batch_size=0,
+        max_batch_delay_us=0,
+        is_graph=True,
     )

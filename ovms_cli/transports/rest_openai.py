@@ -232,7 +232,7 @@ class OpenAiRoutes:
         first, last = generation.first_token_at, generation.last_token_at
         ttft = None if first is None else first - generation.started_at
         per_token = None
-        if first is not None and last is not None and generation.generated > 1:
+        if first is not None and last is not None and last > first and generation.generated > 1:
             per_token = (last - first) / (generation.generated - 1)
         self.metrics.generated(name, prompt.tokens, generation.generated, ttft, per_token)
 

@@ -44,6 +44,11 @@ def _ovms(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
             "pooling must be one of CLS, MEAN, LAST",
         ),
         (["--source_model", "."], "--task is required"),
+        (
+            ["--source_model", ".", "--task", "rerank", "--model_name", "a/b"],
+            '--model_name: must not contain "/"',
+        ),
+        (["--source_model", ".", "--task", "rerank", "--model_name", ".."], '--model_name: must not be ".."'),
     ],
 )
 def test_usage_errors(args: list[str], message: str, tmp_path: Path) -> None:
@@ -85,6 +90,27 @@ def test_a_folder_with_a_graph_needs_no_task(tmp_path: Path) -> None:
     assert generative_from_cli(None, str(folder), None, None, None, NO_OPTIONS).task is Task.RERANK
     with pytest.raises(GenerativeUsageError, match=r"cannot be used with a graph\.pbtxt"):
         generative_from_cli(None, str(folder), None, None, None, {"pooling": "CLS"})
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["--task", "bogus"],
+            EX_USAGE,
+            "--task must be one of text_generation, embeddings, rerank, not 'bogus'",
+        ),
+        (["--dest", "/proc/nope"], 1, "cannot write the demo into /proc/nope: "),
+        (["--dest", "/proc/nope", "--task", "rerank"], 1, "cannot write the demo into /proc/nope: "),
+        (["--dest", "a-file"], 1, "cannot write the demo into a-file: "),
+        (["--dest", "a-file", "--task", "embeddings"], 1, "cannot write the demo into a-file: "),
+    ],
+)
+def test_demo_mistakes_are_one_line(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    done = _ovms("demo", *args, "--no-serve", cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
 
 
 def test_the_classic_server_does_not_import_openvino_genai() -> None:

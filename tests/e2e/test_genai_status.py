@@ -101,6 +101,20 @@ def test_kserve_grpc_readiness_and_metadata(server: ServerProcess) -> None:
     assert metadata["outputs"] == [{"name": "output", "datatype": "INVALID"}]
 
 
+def test_triton_model_config_of_a_ready_generative_model(server: ServerProcess) -> None:
+    """Listed READY in the index, so its configuration answers too: a MediaPipe graph without tensors."""
+    expected = {"name": LLM, "platform": "mediapipe", "backend": "mediapipe"}
+    grpc_config = grpcclient.InferenceServerClient(server.grpc_url).get_model_config(LLM, as_json=True)
+    http_config = httpclient.InferenceServerClient(server.rest_url).get_model_config(LLM)
+    for config in (grpc_config["config"], http_config):
+        assert {key: config[key] for key in expected} == expected
+        assert [int(v) for v in config["version_policy"]["specific"]["versions"]] == [1]
+        assert not config.get("input") and not config.get("output")
+    with pytest.raises(InferenceServerException) as failed:
+        httpclient.InferenceServerClient(server.rest_url).get_model_config(BROKEN)
+    assert "nowhere" in str(failed.value)
+
+
 def test_kserve_rest_metadata_and_refused_inference(rest: httpx.Client) -> None:
     metadata = rest.get(f"/v2/models/{EMBEDDINGS}").json()
     assert (metadata["name"], metadata["versions"], metadata["platform"]) == (EMBEDDINGS, ["1"], "OpenVINO")
@@ -202,6 +216,14 @@ def test_reload_follows_graph_edits_failures_and_removals(
     assert kept.choices[0].finish_reason == "length"  # the previous build keeps serving
     assert _state(_status(rest), "edited-llm")["state"] == "AVAILABLE"
 
+    graph.write_text(original + "\nnode {{{ broken")
+    answer = _reload(rest)
+    assert answer.status_code == 412
+    error = answer.json()["error"]
+    assert "edited-llm" in error and "expected a field name, not '{'" in error
+    kept = client.completions.create(model="edited-llm", prompt="Hi", max_tokens=3, temperature=0)
+    assert kept.choices[0].finish_reason == "length"
+
     graph.write_text(original)
     document = _config(models)
     document["mediapipe_config_list"] = [e for e in document["mediapipe_config_list"] if e["name"] != BROKEN]
@@ -241,3 +263,16 @@ def test_removing_a_model_lets_its_stream_finish_then_unloads_it(
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="edited-llm", prompt="Hi", max_tokens=2)
     assert client.completions.create(model=LLM, prompt="Hi", max_tokens=2).choices  # the others serve on
+
+
+def test_model_path_naming_a_graph_folder_serves_the_graph(models: Path, tmp_path: Path) -> None:
+    """README's ``ovms --model_path ./folder-with-graph.pbtxt --model_name llm``: no --task needed."""
+    args = ["--model_path", str(models / LLM), "--model_name", "llm"]
+    running = start_server(args, tmp_path / "ovms.log")
+    try:
+        client = openai.OpenAI(base_url=f"http://{running.rest_url}/v3", api_key="unused", max_retries=0)
+        answer = client.completions.create(model="llm", prompt="hello", max_tokens=2, temperature=0)
+        assert answer.choices[0].text is not None
+        assert "No version found" not in running.log_text()
+    finally:
+        assert running.stop() == 0, running.log_text()

@@ -461,6 +461,20 @@ def test_rerank_equals_in_process(genai_server: ServerProcess, models: Path) -> 
             "best_of exceeds limit provided in graph config: 20",
         ),
         (
+            "completions",
+            {"model": LLM, "prompt": PROMPT, "n": 10**9},
+            400,
+            "n",
+            "n exceeds limit provided in graph config: 20",
+        ),
+        (
+            "chat/completions",
+            {"model": LLM, "messages": MESSAGES, "n": 20},
+            400,
+            "n",
+            "n exceeds limit provided in graph config: 20",
+        ),
+        (
             "chat/completions",
             {"model": LLM, "messages": MESSAGES, "logprobs": True, "stream": True},
             400,
@@ -648,6 +662,7 @@ def test_metrics_count_requests_and_tokens(genai_server: ServerProcess, client: 
             "generated": _metric(genai_server, "ovms_llm_generation_tokens_total", labels),
             "ttft": _metric(genai_server, "ovms_llm_time_to_first_token_seconds_count", labels),
             "tpot": _metric(genai_server, "ovms_llm_time_per_output_token_seconds_count", labels),
+            "tpot_sum": _metric(genai_server, "ovms_llm_time_per_output_token_seconds_sum", labels),
         }
 
     before = counts()
@@ -656,16 +671,23 @@ def test_metrics_count_requests_and_tokens(genai_server: ServerProcess, client: 
     )
     assert answer.usage is not None
     after = counts()
+    tpot_sum = after.pop("tpot_sum") - before.pop("tpot_sum")
     assert {k: after[k] - before[k] for k in before} == {
         "requests": 1,
         "prompt": answer.usage.prompt_tokens,
         "generated": 7,
         "ttft": 1,
-        "tpot": 1,
+        "tpot": 6,  # vLLM: one observation per interval between output tokens
     }
+    assert tpot_sum > 0  # a unary request's tokens are timed as generated, not as delivered
+    idle = ("ovms_llm_num_requests_running", "ovms_llm_num_requests_waiting", "ovms_llm_kv_cache_usage_perc")
+    deadline = time.monotonic() + 10
+    while any(_metric(genai_server, family, labels) != 0 for family in idle):
+        assert time.monotonic() < deadline, [_metric(genai_server, family, labels) for family in idle]
+        time.sleep(0.05)
     text = httpx.get(f"http://{genai_server.rest_url}/metrics", timeout=30).text
-    for family in ("ovms_llm_num_requests_waiting", "ovms_llm_kv_cache_usage_perc"):
-        assert f'{family}{{name="{LLM}"}}' in text
+    for family in idle:
+        assert f"{family}{{{labels}}} " in text  # present, and 0 (above)
 
 
 def test_sigterm_ends_streams_within_shutdown_timeout(models: Path, tmp_path: Path) -> None:

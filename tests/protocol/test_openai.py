@@ -243,3 +243,10 @@ def test_choices_carry_logprobs_in_openai_shapes() -> None:
         ]
     }
     assert chat["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_completion_max_tokens_zero_says_what_is_true() -> None:
+    error = _refused(codec.parse_completion, {"model": "m", "prompt": "x", "max_tokens": 0})
+    assert (error.param, error.message) == ("max_tokens", "max_tokens value should be greater than 0")
+    echo = _refused(codec.parse_completion, {"model": "m", "prompt": "x", "max_tokens": 0, "echo": True})
+    assert echo.param == "echo"

@@ -173,11 +173,14 @@ class Generation:
     def done(self) -> bool:
         return self._done
 
-    def receive(self, tokens: int, text: str, finish_reason: str | None, done: bool, now: float) -> None:
+    def tokens_at(self, at: float) -> None:
+        """New tokens were generated at ``at`` (``time.perf_counter``), whenever they are delivered."""
+        if self.first_token_at is None:
+            self.first_token_at = at
+        self.last_token_at = at
+
+    def receive(self, tokens: int, text: str, finish_reason: str | None, done: bool) -> None:
         if tokens:
-            if self.first_token_at is None:
-                self.first_token_at = now
-            self.last_token_at = now
             self.generated += tokens
         if text:
             self._pending.append(text)
@@ -368,11 +371,15 @@ class ContinuousBatchingEngine:
         last = reports[-1]
         self.load = EngineLoad(last.running, last.waiting, last.kv_cache_usage)
         merged: dict[int, tuple[Generation, list[int], str | None, bool, str | None]] = {}
+        now = time.perf_counter()
         for report in reports:
+            at = now - (last.at - report.at)  # the engine's clock, read as a difference only
             for request_id, sequences, done, error in report.requests:
                 generation = self._generations.get(request_id)
                 if generation is None:
                     continue
+                if any(new for _, new, _, _, _ in sequences):
+                    generation.tokens_at(at)
                 _, ids, reason, _, _ = merged.get(request_id, (generation, [], None, False, None))
                 for _, new, _, _, why in sequences:
                     reason = why or reason
@@ -388,13 +395,12 @@ class ContinuousBatchingEngine:
             self._tokenizer,
             [(g.text_state, [] if g.detail else ids, done) for g, ids, _, done, _ in merged.values()],
         )
-        now = time.perf_counter()
         ended: list[Generation] = []
         for (generation, ids, reason, done, error), text in zip(merged.values(), texts, strict=True):
             if error is not None:
                 generation.fail(InternalError("Generation failed", error))
             elif generation.detail is None or done:
-                generation.receive(len(ids), text, reason, done, now)
+                generation.receive(len(ids), text, reason, done)
             if done:
                 ended.append(generation)
                 del self._generations[generation.request_id]

@@ -24,6 +24,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import openvino as ov
@@ -188,7 +189,7 @@ class Engine:
         )
         if steps or load != self._load:
             self._load = load
-            self._sock.sendall(frame(StepReport(*load, steps)))
+            self._sock.sendall(frame(StepReport(*load, steps, time.perf_counter())))
 
     def _stop_all(self) -> None:
         for request in self._requests.values():

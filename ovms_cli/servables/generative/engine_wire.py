@@ -78,12 +78,15 @@ RequestStep = tuple[int, list[SequenceStep], bool, str | None]
 
 @dataclass(frozen=True, slots=True)
 class StepReport:
-    """One engine step: ``running``/``waiting`` requests and ``kv_cache_usage`` (percent) after it."""
+    """One engine step: ``running``/``waiting`` requests and ``kv_cache_usage`` (percent) after it;
+    ``at``: when it ended, by the engine's ``time.perf_counter`` (only differences between reports
+    mean anything to the server)."""
 
     running: int
     waiting: int
     kv_cache_usage: float
     requests: list[RequestStep]
+    at: float = 0.0
 
 
 def frame(message: object) -> bytes:

@@ -10,11 +10,12 @@ never ignored) into a ``GenerativeConfig``; ``--source_model/--task`` build the 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from ovms_cli.servables.generative.pbtxt import Message, TextFormatError, parse
 
 
 class Task(str, Enum):
@@ -88,49 +89,79 @@ _OPTIONS = {
     }
     for task, names in TASK_OPTIONS.items()
 }
-_CALCULATOR = re.compile(r'calculator\s*:\s*"(\w+)"')
-_OPTIONS_START = re.compile(r"\[type\.googleapis\.com/mediapipe\.(\w+)\]\s*:?\s*\{")
-_STRING = r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"""  # text format strings: double or single quotes
-_FIELD = re.compile(rf"""(\w+)\s*:\s*({_STRING}|[^\s"',{{}}]+)""")
-_BLOCK_TOKEN = re.compile(rf"{_STRING}|[{{}}]")
+_GRAPH_FIELDS = {  # mediapipe.CalculatorGraphConfig
+    "node", "packet_factory", "packet_generator", "num_threads", "status_handler", "input_stream",
+    "output_stream", "input_side_packet", "output_side_packet", "max_queue_size", "report_deadlock",
+    "input_stream_handler", "output_stream_handler", "executor", "profiler_config", "package", "type",
+    "options", "graph_options",
+}  # fmt: skip
+_NODE_FIELDS = {  # mediapipe.CalculatorGraphConfig.Node
+    "name", "calculator", "input_stream", "output_stream", "input_side_packet", "output_side_packet",
+    "options", "node_options", "source_layer", "buffer_size_hint", "input_stream_handler",
+    "output_stream_handler", "input_stream_info", "executor", "profile_config", "max_in_flight",
+    "option_value", "external_input", "graph_options",
+}  # fmt: skip
 
 
 def read_graph(name: str, graph: Path) -> GenerativeConfig:
     """The servable a ``graph.pbtxt`` describes; ``models_path`` is relative to the graph's folder.
 
-    Raises GraphConfigError (unreadable file, no known calculator, an unsupported option or value).
+    Raises GraphConfigError (unreadable file, text protobuf would not parse, a field a graph or node
+    does not have, no known calculator, an unsupported, repeated or nested option or a wrong value).
     """
     try:
-        text = graph.read_text()
+        document = parse(graph.read_text())
     except OSError as error:
         raise GraphConfigError(f"cannot read {graph}: {error.strerror or error}") from error
-    text = re.sub(r"#[^\n]*", "", text)
-    calculators = [c for c in _CALCULATOR.findall(text) if c in CALCULATORS]
-    if len(calculators) != 1:
+    except TextFormatError as error:
+        raise GraphConfigError(f"{graph}: {error}") from error
+    _check_fields(document, _GRAPH_FIELDS, "the graph", graph)
+    nodes = [entry.value for entry in document if entry.name == "node" and isinstance(entry.value, tuple)]
+    for node in nodes:
+        _check_fields(node, _NODE_FIELDS, "a node", graph)
+    served = [(node, _scalar(str(_first(node, "calculator")))) for node in nodes]
+    served = [(node, calculator) for node, calculator in served if calculator in CALCULATORS]
+    if len(served) != 1:
         known = ", ".join(CALCULATORS)
         raise GraphConfigError(f"{graph}: expected exactly one node with calculator {known}")
-    task, options_type = CALCULATORS[calculators[0]]
-    start = next((m for m in _OPTIONS_START.finditer(text) if m.group(1) == options_type), None)
-    if start is None:
-        raise GraphConfigError(f"{graph}: the {calculators[0]} node has no {options_type}")
-    body = _block_body(text, start.end(), graph)
-    if "{" in _FIELD.sub("", body):
-        raise GraphConfigError(f"{graph}: {options_type}: nested options are not supported")
-    options = {key: _scalar(value) for key, value in _FIELD.findall(body)}
-    return config_from_options(name, task, options, graph.parent, str(graph))
+    node, calculator = served[0]
+    task, options_type = CALCULATORS[calculator]
+    body = _options_of(node, options_type)
+    if body is None:
+        raise GraphConfigError(f"{graph}: the {calculator} node has no {options_type}")
+    return config_from_options(name, task, _options(body, options_type, graph), graph.parent, str(graph))
 
 
-def _block_body(text: str, begin: int, graph: Path) -> str:
-    """The text from ``begin`` to the brace closing the one just before it (braces in strings skipped)."""
-    depth = 1
-    for token in _BLOCK_TOKEN.finditer(text, begin):
-        if token.group() == "{":
-            depth += 1
-        elif token.group() == "}":
-            depth -= 1
-            if depth == 0:
-                return text[begin : token.start()]
-    raise GraphConfigError(f"{graph}: unbalanced braces")
+def _check_fields(message: Message, allowed: set[str], what: str, graph: Path) -> None:
+    for entry in message:
+        if entry.name not in allowed:
+            raise GraphConfigError(f"{graph}: line {entry.line}: {what} has no field {entry.name}")
+
+
+def _first(message: Message, name: str) -> str | Message:
+    return next((entry.value for entry in message if entry.name == name), "")
+
+
+def _options_of(node: Message, options_type: str) -> Message | None:
+    extension = f"[type.googleapis.com/mediapipe.{options_type}]"
+    for entry in node:
+        if entry.name == "node_options" and isinstance(entry.value, tuple):
+            body = _first(entry.value, extension)
+            if isinstance(body, tuple):
+                return body
+    return None
+
+
+def _options(body: Message, options_type: str, graph: Path) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for entry in body:
+        where = f"{graph}: line {entry.line}: {options_type}"
+        if isinstance(entry.value, tuple):
+            raise GraphConfigError(f"{where}: {entry.name}: nested options are not supported")
+        if entry.name in options:
+            raise GraphConfigError(f"{where}: {entry.name} is set twice (it is not a repeated field)")
+        options[entry.name] = _scalar(entry.value)
+    return options
 
 
 def config_from_options(

@@ -5,7 +5,8 @@ Counted on the event loop (plain ints and ``LeanHistogram`` cells, as ``metrics.
 - ``ovms_llm_requests{name,endpoint,outcome}``: finished requests (outcome ``success``/``failure``);
 - ``ovms_llm_prompt_tokens{name}``, ``ovms_llm_generation_tokens{name}``: token counts (counters);
 - ``ovms_llm_time_to_first_token_seconds{name}``, ``ovms_llm_time_per_output_token_seconds{name}``:
-  histograms (vLLM's ``time_to_first_token_seconds``/``time_per_output_token_seconds``);
+  histograms (vLLM's ``time_to_first_token_seconds``/``time_per_output_token_seconds``; the latter
+  observes a request's mean interval between tokens once per interval, as vLLM observes each one);
 - ``ovms_llm_num_requests_running{name}``, ``ovms_llm_num_requests_waiting{name}``,
   ``ovms_llm_kv_cache_usage_perc{name}``: the scheduler after its last step (gauges).
 
@@ -38,9 +39,9 @@ class _Histogram:
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
+    def observe(self, value: float, times: int = 1) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += times
+        self.total += value * times
 
     def buckets(self) -> list[tuple[str, float]]:
         running = 0
@@ -72,8 +73,8 @@ class GenerativeMetrics:
         self.generation_tokens[name] += tokens
         if ttft is not None:
             self.ttft.setdefault(name, _Histogram(TTFT_BUCKETS)).observe(ttft)
-        if per_token is not None:
-            self.tpot.setdefault(name, _Histogram(TPOT_BUCKETS)).observe(per_token)
+        if per_token is not None and tokens > 1:  # vLLM: one observation per inter-token interval
+            self.tpot.setdefault(name, _Histogram(TPOT_BUCKETS)).observe(per_token, tokens - 1)
 
     def collect(self) -> Iterator[Metric]:
         """Nothing while no generative model is configured: a classic server's /metrics and its

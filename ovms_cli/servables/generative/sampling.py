@@ -24,4 +24,5 @@ class Sampling:
     include_stop_str_in_output: bool = False
     n: int = 1  # sequences returned (GenAI's num_return_sequences)
     best_of: int = 1  # beams searched (GenAI's num_beams); > 1 is beam search, never sampling
+    best_of_sent: bool = False  # False: best_of is n, and a limit on it is reported as n's
     logprobs: bool = False  # each generated token's log probability in the response

@@ -163,8 +163,9 @@ class TextGenerationServable:
                 field, f"Input length exceeds pipeline capabilities: {prompt.tokens} > {batched}"
             )
         if sampling.best_of >= self.config.best_of_limit:
+            name = "best_of" if sampling.best_of_sent else "n"
             raise InvalidField(
-                "best_of", f"best_of exceeds limit provided in graph config: {self.config.best_of_limit}"
+                name, f"{name} exceeds limit provided in graph config: {self.config.best_of_limit}"
             )
         limit = self.config.max_tokens_limit
         if limit is not None and sampling.max_tokens is not None and sampling.max_tokens >= limit:

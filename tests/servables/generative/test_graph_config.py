@@ -176,3 +176,38 @@ def test_a_name_taken_by_a_model_pipeline_or_earlier_entry_is_refused(tmp_path: 
         "dag": "the name is taken by a pipeline (MODEL_NAME_OCCUPIED)",
         "llm": "the name is taken by an earlier mediapipe_config_list entry (MODEL_NAME_OCCUPIED)",
     }
+
+
+LLM_NODE = (
+    'node {\n  calculator: "HttpLLMCalculator"\n  node_options: {\n'
+    '    [type.googleapis.com/mediapipe.LLMCalculatorOptions]: {\n      models_path: "./"\n%s    }\n  }\n}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (LLM_NODE % "" + "node {{{ broken", r"line 9: expected a field name, not '\{'"),
+        (LLM_NODE % "" + "node { name: 'x'", r"line 9: unbalanced braces: '\}' missing at the end"),
+        (LLM_NODE % "" + "}}}}", r"line 9: unbalanced braces: '\}' closes nothing"),
+        (LLM_NODE % "" + "foo: 1", "line 9: the graph has no field foo"),
+        (LLM_NODE.replace("node {\n", "node {\n  colour: 1\n") % "", "line 2: a node has no field colour"),
+        (LLM_NODE % "      extra { a: 1 }\n", "line 6: LLMCalculatorOptions: extra: nested options are not"),
+        (LLM_NODE % "      cache_size: 1\n      cache_size: 2\n", "line 7: .*cache_size is set twice"),
+        (LLM_NODE % "      cache_size 1\n", "line 6: expected ':' or '\\{' after cache_size"),
+        (LLM_NODE % "      cache_size: }\n", "line 6: expected a value"),
+    ],
+)
+def test_text_protobuf_would_not_parse_is_refused(text: str, message: str, tmp_path: Path) -> None:
+    graph = tmp_path / "graph.pbtxt"
+    graph.write_text(text)
+    with pytest.raises(GraphConfigError, match=message):
+        read_graph("x", graph)
+
+
+def test_text_format_details_read(tmp_path: Path) -> None:
+    graph = tmp_path / "graph.pbtxt"
+    body = '      cache_size: 3; device: "C#P{U}"  # a } in a comment\n'
+    graph.write_text('input_stream: ["a", "b"]\n' + LLM_NODE % body)
+    config = read_graph("x", graph)
+    assert (config.cache_size, config.device) == (3, "C#P{U}")
