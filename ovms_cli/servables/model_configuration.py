@@ -36,18 +36,8 @@ def model_configuration(manager: ModelManager, name: str, version: int | None) -
         served.input_metadata()  # raises the graph's unavailable error unless it is loaded
         return _graph_configuration(name, served.version)
     if manager.is_pipeline(name):
-        return ModelConfiguration(
-            name=name,
-            version=served.version,
-            inputs=served.input_metadata(),
-            outputs=served.output_metadata(),
-            version_policy=SpecificPolicy((served.version,)),
-            target_device="CPU",
-            streams=0,
-            infer_requests=0,
-            max_batch_size=0,
-            max_batch_delay_us=0,
-            is_pipeline=True,
+        return _unbatched_single_version(
+            name, served.version, served.input_metadata(), served.output_metadata(), is_pipeline=True
         )
     config: ModelConfig = manager.config(name)
     capacity = served.capacity()
@@ -70,16 +60,30 @@ def model_configuration(manager: ModelManager, name: str, version: int | None) -
 def _graph_configuration(name: str, version: int) -> ModelConfiguration:
     """A generative model is listed READY in the repository index, so tools that read every listed
     model's configuration get one, with no inputs or outputs: its requests go to /v3, not to tensors."""
+    return _unbatched_single_version(name, version, (), (), is_graph=True)
+
+
+def _unbatched_single_version(
+    name: str,
+    version: int,
+    inputs: tuple[TensorMetadata, ...],
+    outputs: tuple[TensorMetadata, ...],
+    *,
+    is_pipeline: bool = False,
+    is_graph: bool = False,
+) -> ModelConfiguration:
+    """A servable of one version with no streams, infer requests or batching of its own."""
     return ModelConfiguration(
         name=name,
         version=version,
-        inputs=(),
-        outputs=(),
+        inputs=inputs,
+        outputs=outputs,
         version_policy=SpecificPolicy((version,)),
         target_device="CPU",
         streams=0,
         infer_requests=0,
         max_batch_size=0,
         max_batch_delay_us=0,
-        is_graph=True,
+        is_pipeline=is_pipeline,
+        is_graph=is_graph,
     )
