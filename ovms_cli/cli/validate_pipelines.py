@@ -22,6 +22,7 @@ from ovms_cli.servables.pipeline_registry import pipeline_catalog
 from ovms_cli.servables.pipelines.definition import NodeKind
 from ovms_cli.servables.pipelines.pipeline_metadata import derive_metadata
 from ovms_cli.servables.pipelines.problems import Code
+from ovms_cli.servables.pipelines.python_node import handler_file
 from ovms_cli.servables.pipelines.signatures import NodeSignature
 from ovms_cli.servables.pipelines.validation import ValidationContext, validate
 
@@ -85,13 +86,10 @@ def _missing_handler_files(config: ServerConfig) -> list[Problem]:
     problems = []
     for definition in config.pipelines:
         for node in definition.nodes:
-            location = (node.handler or "").rpartition(":")[0]
-            if node.kind is not NodeKind.PYTHON or not location.endswith(".py"):
+            if node.kind is not NodeKind.PYTHON or node.handler is None:
                 continue
-            path = Path(location)
-            if not path.is_absolute() and config.base_dir is not None:
-                path = config.base_dir / path
-            if not path.is_file():
+            path = handler_file(node.handler, config.base_dir)
+            if path is not None and not path.is_file():
                 problems.append(
                     Problem(f"{node.path}.handler", f"Python node handler failed to load - no file {path}")
                 )

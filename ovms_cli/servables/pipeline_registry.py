@@ -29,6 +29,7 @@ from ovms_cli.servables.pipelines.executor import Infer
 from ovms_cli.servables.pipelines.pipeline import Pipeline, build_pipeline
 from ovms_cli.servables.pipelines.pipeline_version import PipelineVersion
 from ovms_cli.servables.pipelines.problems import Code, Problem
+from ovms_cli.servables.pipelines.python_node import handler_file
 from ovms_cli.servables.pipelines.signatures import NodeSignature, StaticModelCatalog
 from ovms_cli.servables.stateful.config_rules import IN_PIPELINE, uses_auto_shape
 from ovms_cli.types import State
@@ -262,12 +263,9 @@ def _file_version(handler: str, base_dir: Path | None) -> Hashable:
     """A handler ``file.py:Class``'s (mtime, size), so that an edited file is imported afresh on the next
     reload or version check; None for a module name (imported once per process, as Python does) or a
     file that is not there (the build reports it)."""
-    location = handler.rpartition(":")[0]
-    if not location.endswith(".py"):
+    path = handler_file(handler, base_dir)
+    if path is None:
         return None
-    path = Path(location)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
     try:
         stat = path.stat()
     except OSError:

@@ -45,6 +45,18 @@ def _file_module(path: Path) -> ModuleType:
         return module
 
 
+def handler_file(handler: str, base_dir: Path | None = None) -> Path | None:
+    """The file a ``file.py:Class`` handler names (relative paths resolve against ``base_dir``, the
+    config's folder); None for a ``package.module:Class`` handler."""
+    location = handler.rpartition(":")[0]
+    if not location.endswith(".py"):
+        return None
+    path = Path(location)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
+
+
 def load_handler_class(handler: str, base_dir: Path | None = None) -> type[Any]:
     """The class named by ``handler`` (raises ``InternalError`` if it cannot be imported)."""
     location, _, class_name = handler.rpartition(":")
@@ -53,13 +65,8 @@ def load_handler_class(handler: str, base_dir: Path | None = None) -> type[Any]:
             "Python node handler is invalid", f"handler: {handler}; expected module:Class or file.py:Class"
         )
     try:
-        if location.endswith(".py"):
-            path = Path(location)
-            if not path.is_absolute() and base_dir is not None:
-                path = base_dir / path
-            module = _file_module(path)
-        else:
-            module = importlib.import_module(location)
+        path = handler_file(handler, base_dir)
+        module = _file_module(path) if path is not None else importlib.import_module(location)
         cls = getattr(module, class_name)
     except BaseException as error:  # import runs user code: any failure, sys.exit() too, is a load failure
         raise InternalError("Python node handler failed to load", f"handler: {handler}; {error!r}") from error
