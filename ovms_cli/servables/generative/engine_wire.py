@@ -137,11 +137,12 @@ _FIELDS = tuple(
     if isinstance(getattr(genai.GenerationConfig, name), property)
 )
 _DEFAULTS = genai.GenerationConfig()
+_DEFAULT_VALUES = {name: getattr(_DEFAULTS, name) for name in _FIELDS}  # read once, not per request
 
 
 def config_fields(config: genai.GenerationConfig) -> dict[str, Any]:
     """The settings of ``config`` that differ from GenAI's defaults (``GenerationConfig`` does not pickle)."""
-    return {name: value for name in _FIELDS if (value := getattr(config, name)) != getattr(_DEFAULTS, name)}
+    return {name: value for name in _FIELDS if (value := getattr(config, name)) != _DEFAULT_VALUES[name]}
 
 
 def config_from_fields(fields: dict[str, Any]) -> genai.GenerationConfig:
