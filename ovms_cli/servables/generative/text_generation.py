@@ -57,13 +57,13 @@ class TextGenerationServable:
     def __init__(self, config: GenerativeConfig) -> None:
         self.config = config
         folder = config.models_path
-        # the same tokenizer files the engine process's pipeline reads, for prompts and detokenizing
+        # the same tokenizer files the engine process's pipeline reads, for prompts (the engine detokenizes)
         self.tokenizer = genai.Tokenizer(str(folder), **TOKENIZER_PROPERTIES)
         self.chat_template = _chat_template(folder)
         self.max_model_length = _max_model_length(folder)
         base = folder / "generation_config.json"
         self._base = str(base) if base.exists() else None
-        self.engine = ContinuousBatchingEngine(config, self.tokenizer)
+        self.engine = ContinuousBatchingEngine(config)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.engine.start(loop, self.config.name)

@@ -40,7 +40,7 @@ def llm(tmp_path_factory: pytest.TempPathFactory) -> GenerativeConfig:
 
 @pytest.fixture
 def engine(llm: GenerativeConfig) -> Iterator[ContinuousBatchingEngine]:
-    started = ContinuousBatchingEngine(llm, genai.Tokenizer(str(llm.models_path)))
+    started = ContinuousBatchingEngine(llm)
     yield started
     started.close()
 
@@ -170,5 +170,5 @@ def test_a_model_that_fails_to_load_is_an_error_and_leaves_no_process(
 ) -> None:
     broken = GenerativeConfig(name="broken", task=Task.TEXT_GENERATION, models_path=tmp_path)
     with pytest.raises(EngineLoadError, match=r"\S"):
-        ContinuousBatchingEngine(broken, genai.Tokenizer(str(llm.models_path)))
+        ContinuousBatchingEngine(broken)
     assert _engine_children() == []
