@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,16 +91,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens: int) -> Run:
-    """Times are those of printable text, as the client sees them: each step's new tokens go through
+    """The prompts are tokenized in the timed window, as the server must (it gets text, as GenAI's
+    ``add_request(str)`` does). Times are those of printable text, as the client sees them: each step's new tokens go through
     the server's own incremental detokenizer (``detokenizer.release``: text that ends in half a UTF-8
     character, or a token that prints nothing, waits for the next step), so both sides time the same
     event. Counting raw tokens instead would credit the reference with text no server could send yet."""
     tokenizer = pipeline.get_tokenizer()
-    prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
     config = greedy(tokens)
     cpu = time.process_time()
     start = time.perf_counter()
-    handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
+    handles = [
+        pipeline.add_request(i, tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids, config)
+        for i in range(streams)
+    ]
     texts = [IncrementalText(stream=True, skip_special_tokens=True) for _ in range(streams)]
     added = [start] * streams
     last: list[float | None] = [None] * streams
@@ -266,6 +270,17 @@ def _best(runs: list[Run]) -> Run:
     return max(runs, key=lambda run: run.rate)
 
 
+def _paired_row(streams: int, runs: list[list[Run]]) -> str:
+    """Each round's server/in-process tok/s ratio (the two ran back to back, so a slow spell of the
+    machine hits both) and their median: steadier than the best-of table when other loads come and go."""
+    inproc, *servers = runs
+    cells = []
+    for server in servers:
+        ratios = sorted(s.rate / i.rate for s, i in zip(server, inproc, strict=True))
+        cells += [" ".join(f"{r:.2f}" for r in ratios), f"{statistics.median(ratios):.2f}"]
+    return f"| {streams} | " + " | ".join(cells) + " |"
+
+
 def _least_cpu(runs: list[Run]) -> Run:
     return min(runs, key=lambda run: run.cpu_per_token_ms)
 
@@ -315,6 +330,7 @@ def main() -> None:
                 asyncio.run(served(rest, 2, 8, process.pid))  # warm-up
             rows: list[str] = []
             cpu_rows: list[str] = []
+            paired_rows: list[str] = []
             for streams in args.streams:
                 runs: list[list[Run]] = [[] for _ in range(len(servers) + 1)]
                 for _ in range(args.rounds):
@@ -326,6 +342,7 @@ def main() -> None:
                 best = [_best(r) for r in runs]
                 rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
                 cpu_rows.append(_cpu_row(streams, [_least_cpu(r) for r in runs]))
+                paired_rows.append(_paired_row(streams, runs))
         finally:
             for process, _ in servers:
                 process.terminate()
@@ -347,7 +364,21 @@ def main() -> None:
         f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in servers_named
     )
     cpu_header += " |\n|---|---|" + "---|---|---|" * len(servers_named) + "\n"
-    table = header + "\n".join(rows) + "\n" + cpu_header + "\n".join(cpu_rows) + "\n"
+    paired_header = "\n| streams | " + " | ".join(
+        f"{name}/in-process per round | median" for name in servers_named
+    )
+    paired_header += " |\n|---|" + "---|---|" * len(servers_named) + "\n"
+    table = (
+        header
+        + "\n".join(rows)
+        + "\n"
+        + cpu_header
+        + "\n".join(cpu_rows)
+        + "\n"
+        + paired_header
+        + "\n".join(paired_rows)
+        + "\n"
+    )
     print(table)
     if args.out is not None:
         args.out.write_text(table)
