@@ -281,6 +281,30 @@ def _paired_row(streams: int, runs: list[list[Run]]) -> str:
     return f"| {streams} | " + " | ".join(cells) + " |"
 
 
+def _ttft_probe(
+    pipeline: genai.ContinuousBatchingPipeline,
+    servers: list[tuple[subprocess.Popen[bytes], int]],
+    probes: int,
+) -> str:
+    """Time to first token at one stream, ``probes`` times each, alternating: one sample per stream-count
+    round is too few for a goal of milliseconds. Each probe is a 2-token request; the table gives the
+    medians and p90s and the median's difference from in-process."""
+    samples: list[list[float]] = [[] for _ in range(len(servers) + 1)]
+    for _ in range(probes):
+        samples[0] += in_process(pipeline, 1, 2).ttft
+        for kept, (process, rest) in zip(samples[1:], servers, strict=True):
+            kept += asyncio.run(served(rest, 1, 2, process.pid)).ttft
+    inproc, *served_samples = samples
+    rows = [f"| in-process | {_ms(inproc, 0.5)} | {_ms(inproc, 0.9)} | |"]
+    for name, values in zip(["server", "baseline"], served_samples, strict=False):
+        difference = (statistics.median(values) - statistics.median(inproc)) * 1e3
+        rows.append(f"| {name} | {_ms(values, 0.5)} | {_ms(values, 0.9)} | {difference:+.1f} |")
+    return (
+        f"\nTime to first token, one stream, {probes} alternating 2-token requests each:\n\n"
+        "| | p50 ms | p90 ms | p50 minus in-process, ms |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
 def _least_cpu(runs: list[Run]) -> Run:
     return min(runs, key=lambda run: run.cpu_per_token_ms)
 
@@ -305,6 +329,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ttft-probes", type=int, default=20, help="one-stream requests for the TTFT table")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--baseline-source",
@@ -343,6 +368,7 @@ def main() -> None:
                 rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
                 cpu_rows.append(_cpu_row(streams, [_least_cpu(r) for r in runs]))
                 paired_rows.append(_paired_row(streams, runs))
+            probe = _ttft_probe(pipeline, servers, args.ttft_probes) if args.ttft_probes else ""
         finally:
             for process, _ in servers:
                 process.terminate()
@@ -378,6 +404,7 @@ def main() -> None:
         + paired_header
         + "\n".join(paired_rows)
         + "\n"
+        + probe
     )
     print(table)
     if args.out is not None:
