@@ -210,8 +210,11 @@ async def served(port: int, streams: int, tokens: int, pid: int) -> Run:
     )
 
 
-def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    """``ovms serve`` on ``folder``; from the ``source`` tree (its ``ovms_cli``) when given."""
+def _start_server(
+    folder: Path, source: Path | None = None, rest_server: str = "hypercorn"
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``ovms serve`` on ``folder`` with ``--rest_server``; from the ``source`` tree (its ``ovms_cli``)
+    when given."""
     rest = free_port()
     command = [
         sys.executable,
@@ -234,6 +237,7 @@ def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.
         "256",
     ]
     command += ["--port", str(free_port()), "--rest_port", str(rest), "--log_level", "WARNING"]
+    command += ["--rest_server", rest_server]
     env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
     process = subprocess.Popen(command, env=env, cwd=source)  # python -m puts the cwd first on sys.path
     deadline = time.monotonic() + 300
@@ -252,22 +256,23 @@ def _ms(values: list[float], q: float) -> str:
     return f"{_percentile(values, q) * 1e3:.1f}"
 
 
-def _row(streams: int, inproc: Run, server: Run, baseline: Run | None) -> str:
+def _row(streams: int, inproc: Run, server: Run, others: list[Run]) -> str:
     row = (
         f"| {streams} | {inproc.rate:.0f} | {server.rate:.0f} | {server.rate / inproc.rate:.2f} "
         f"| {_ms(inproc.ttft, 0.5)} | {_ms(server.ttft, 0.5)} | {_ms(inproc.ttft, 0.99)} | {_ms(server.ttft, 0.99)} "
         f"| {_ms(inproc.gaps, 0.5)} | {_ms(server.gaps, 0.5)} | {_ms(inproc.gaps, 0.99)} | {_ms(server.gaps, 0.99)} |"
     )
-    if baseline is not None:
-        row += (
-            f" {baseline.rate:.0f} | {baseline.rate / inproc.rate:.2f} | {_ms(baseline.ttft, 0.5)} "
-            f"| {_ms(baseline.gaps, 0.5)} |"
-        )
+    for other in others:
+        row += f" {other.rate:.0f} | {other.rate / inproc.rate:.2f} | {_ms(other.ttft, 0.5)} | {_ms(other.gaps, 0.5)} |"
     return row
 
 
 def _best(runs: list[Run]) -> Run:
     return max(runs, key=lambda run: run.rate)
+
+
+Server = tuple[str, subprocess.Popen[bytes], int]
+"""(label, process, REST port)"""
 
 
 def _paired_row(streams: int, runs: list[list[Run]]) -> str:
@@ -292,11 +297,11 @@ def _ttft_probe(
     samples: list[list[float]] = [[] for _ in range(len(servers) + 1)]
     for _ in range(probes):
         samples[0] += in_process(pipeline, 1, 2).ttft
-        for kept, (process, rest) in zip(samples[1:], servers, strict=True):
+        for kept, (_, process, rest) in zip(samples[1:], servers, strict=True):
             kept += asyncio.run(served(rest, 1, 2, process.pid)).ttft
     inproc, *served_samples = samples
     rows = [f"| in-process | {_ms(inproc, 0.5)} | {_ms(inproc, 0.9)} | |"]
-    for name, values in zip(["server", "baseline"], served_samples, strict=False):
+    for (name, _, _), values in zip(servers, served_samples, strict=True):
         difference = (statistics.median(values) - statistics.median(inproc)) * 1e3
         rows.append(f"| {name} | {_ms(values, 0.5)} | {_ms(values, 0.9)} | {difference:+.1f} |")
     return (
@@ -332,6 +337,13 @@ def main() -> None:
     parser.add_argument("--ttft-probes", type=int, default=20, help="one-stream requests for the TTFT table")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
+        "--rest-servers",
+        nargs="+",
+        default=["hypercorn"],
+        choices=["hypercorn", "uvicorn"],
+        help="one server per --rest_server value, in the same alternating rounds (the first is the main column)",
+    )
+    parser.add_argument(
         "--baseline-source",
         type=Path,
         help="also serve from this source tree (e.g. `git archive main`), in the same alternating rounds",
@@ -347,11 +359,13 @@ def main() -> None:
         )
         pipeline = genai.ContinuousBatchingPipeline(str(folder), scheduler(cache_size=1), "CPU")
         in_process(pipeline, 2, 8)  # warm-up
-        servers = [_start_server(folder)]
+        servers: list[Server] = [
+            (name, *_start_server(folder, rest_server=name)) for name in args.rest_servers
+        ]
         if args.baseline_source is not None:
-            servers.append(_start_server(folder, args.baseline_source.resolve()))
+            servers.append(("baseline", *_start_server(folder, args.baseline_source.resolve())))
         try:
-            for process, rest in servers:
+            for _, process, rest in servers:
                 asyncio.run(served(rest, 2, 8, process.pid))  # warm-up
             rows: list[str] = []
             cpu_rows: list[str] = []
@@ -360,40 +374,37 @@ def main() -> None:
                 runs: list[list[Run]] = [[] for _ in range(len(servers) + 1)]
                 for _ in range(args.rounds):
                     runs[0].append(in_process(pipeline, streams, args.tokens))
-                    for kept, (process, rest) in zip(runs[1:], servers, strict=True):
+                    for kept, (_, process, rest) in zip(runs[1:], servers, strict=True):
                         kept.append(asyncio.run(served(rest, streams, args.tokens, process.pid)))
                     rates = ", ".join(f"{r[-1].rate:.0f}" for r in runs)
                     print(f"{streams} streams: tok/s in-process, server(s): {rates}", flush=True)
                 best = [_best(r) for r in runs]
-                rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
+                rows.append(_row(streams, best[0], best[1], best[2:]))
                 cpu_rows.append(_cpu_row(streams, [_least_cpu(r) for r in runs]))
                 paired_rows.append(_paired_row(streams, runs))
             probe = _ttft_probe(pipeline, servers, args.ttft_probes) if args.ttft_probes else ""
         finally:
-            for process, _ in servers:
+            for _, process, _ in servers:
                 process.terminate()
                 process.wait(timeout=60)
-    baseline = args.baseline_source is not None
+    names = [name for name, _, _ in servers]
     header = (
         f"Model: random-weight llama, {parameters / 1e6:.1f} M parameters ({SHAPE}); {args.tokens} generated tokens "
         f"per stream, greedy, ignore_eos; best of {args.rounds} alternating rounds; {platform.processor() or platform.machine()}, "
-        f"openvino-genai {genai.__version__}.\n\n"
+        f"openvino-genai {genai.__version__}; main column: {names[0]}.\n\n"
         "| streams | in-process tok/s | server tok/s | ratio | TTFT p50 in-proc ms | TTFT p50 server ms "
         "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |"
-        + (" baseline tok/s | baseline ratio | baseline TTFT p50 | baseline ITL p50 |" if baseline else "")
+        + "".join(f" {n} tok/s | {n} ratio | {n} TTFT p50 | {n} ITL p50 |" for n in names[1:])
         + "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
-        + ("---|---|---|---|" if baseline else "")
+        + "---|---|---|---|" * (len(names) - 1)
         + "\n"
     )
-    servers_named = ["server", "baseline"] if baseline else ["server"]
     cpu_header = "\n| streams | CPU ms/token in-proc | " + " | ".join(
-        f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in servers_named
+        f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in names
     )
-    cpu_header += " |\n|---|---|" + "---|---|---|" * len(servers_named) + "\n"
-    paired_header = "\n| streams | " + " | ".join(
-        f"{name}/in-process per round | median" for name in servers_named
-    )
-    paired_header += " |\n|---|" + "---|---|" * len(servers_named) + "\n"
+    cpu_header += " |\n|---|---|" + "---|---|---|" * len(names) + "\n"
+    paired_header = "\n| streams | " + " | ".join(f"{name}/in-process per round | median" for name in names)
+    paired_header += " |\n|---|" + "---|---|" * len(names) + "\n"
     table = (
         header
         + "\n".join(rows)
