@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ovms.serving")
 JSON = "application/json"
 PREFIXES = ("/v3", "/v3/v1")
+T = TypeVar("T")
 INLINE_PROMPT_CHARS = 4096
 """A prompt (or chat messages) of up to this many characters is tokenized on the event loop: OpenVINO's
 tokenizer takes 0.18-0.25 ms for 80-4,000 characters (measured, one thread), no more than handing it to
@@ -304,7 +305,7 @@ class OpenAiRoutes:
         return routes
 
 
-async def _tokenized(size: int, prepare: Callable[..., Prompt], *args: Any) -> Prompt:
+async def _tokenized(size: int, prepare: Callable[..., T], *args: Any) -> T:
     """``prepare(*args)``: on the loop for a prompt of ``size`` <= INLINE_PROMPT_CHARS characters,
     else on a thread."""
     if size <= INLINE_PROMPT_CHARS:
