@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
-import openvino_genai as genai
 
 from ovms_cli.errors import InternalError, NotReady, ServingError
 from ovms_cli.logs import FORMAT
@@ -50,12 +49,12 @@ from ovms_cli.servables.generative.engine_wire import (
     Add,
     EngineGone,
     Frames,
+    GenerationFields,
     Hello,
     LoadFailed,
     SequenceOutput,
     StepReport,
     Stop,
-    config_fields,
     detailed,
     frame,
     receive_one,
@@ -215,7 +214,7 @@ class ContinuousBatchingEngine:
         self._watch(self._child)
 
     def submit(
-        self, prompt_ids: ov.Tensor, config: genai.GenerationConfig, stream: bool, skip_special_tokens: bool
+        self, prompt_ids: ov.Tensor, config: GenerationFields, stream: bool, skip_special_tokens: bool
     ) -> Generation:
         """Queue a request (on the event loop); its text arrives on the returned ``Generation``.
 
@@ -226,7 +225,7 @@ class ContinuousBatchingEngine:
             raise NotReady(f"Model {self._config.name} is not available", "its engine process is restarting")
         generation = Generation(next(self._ids), detailed(config))
         ids = np.asarray(prompt_ids.data, dtype=np.int64).reshape(-1)
-        self._send(Add(generation.request_id, ids, config_fields(config), stream, skip_special_tokens))
+        self._send(Add(generation.request_id, ids, config, stream, skip_special_tokens))
         self._generations[generation.request_id] = generation
         return generation
 

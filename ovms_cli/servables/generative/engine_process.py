@@ -98,11 +98,11 @@ class _Request:
 
     __slots__ = ("handle", "log_probs", "partial", "returned", "skip_special_tokens", "stopped", "text")
 
-    def __init__(self, handle: genai.GenerationHandle, config: genai.GenerationConfig, add: Add) -> None:
+    def __init__(self, handle: genai.GenerationHandle, add: Add) -> None:
         self.handle = handle
-        self.log_probs = config.logprobs > 0
-        whole = detailed(config)
-        self.returned = max(1, config.num_return_sequences) if whole else 0
+        self.log_probs = add.config.get("logprobs", 0) > 0
+        whole = detailed(add.config)
+        self.returned = max(1, add.config.get("num_return_sequences", 1)) if whole else 0
         self.skip_special_tokens = add.skip_special_tokens
         self.text = None if whole else IncrementalText(add.stream, add.skip_special_tokens)
         self.partial: dict[int, SequenceOutput] = {}
@@ -176,15 +176,15 @@ class Engine:
                 raise TypeError(f"unknown engine command {command!r}")
 
     def _add(self, command: Add) -> None:
-        config = config_from_fields(command.config)
         try:
+            config = config_from_fields(command.config)
             handle = self._pipeline.add_request(
                 command.request_id, ov.Tensor(command.prompt_ids.reshape(1, -1)), config
             )
         except Exception as error:  # GenAI's own validation of the settings
             self._failed.append(_failure(command.request_id, str(error)))
             return
-        self._requests[command.request_id] = _Request(handle, config, command)
+        self._requests[command.request_id] = _Request(handle, command)
 
     def _step(self) -> None:
         try:
