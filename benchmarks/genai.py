@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,16 +91,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def in_process(pipeline: genai.ContinuousBatchingPipeline, streams: int, tokens: int) -> Run:
-    """Times are those of printable text, as the client sees them: each step's new tokens go through
+    """The prompts are tokenized in the timed window, as the server must (it gets text, as GenAI's
+    ``add_request(str)`` does). Times are those of printable text, as the client sees them: each step's new tokens go through
     the server's own incremental detokenizer (``detokenizer.release``: text that ends in half a UTF-8
     character, or a token that prints nothing, waits for the next step), so both sides time the same
     event. Counting raw tokens instead would credit the reference with text no server could send yet."""
     tokenizer = pipeline.get_tokenizer()
-    prompts = [tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids for i in range(streams)]
     config = greedy(tokens)
     cpu = time.process_time()
     start = time.perf_counter()
-    handles = [pipeline.add_request(i, ids, config) for i, ids in enumerate(prompts)]
+    handles = [
+        pipeline.add_request(i, tokenizer.encode(f"{PROMPT} {i}", add_special_tokens=True).input_ids, config)
+        for i in range(streams)
+    ]
     texts = [IncrementalText(stream=True, skip_special_tokens=True) for _ in range(streams)]
     added = [start] * streams
     last: list[float | None] = [None] * streams
@@ -206,8 +210,11 @@ async def served(port: int, streams: int, tokens: int, pid: int) -> Run:
     )
 
 
-def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    """``ovms serve`` on ``folder``; from the ``source`` tree (its ``ovms_cli``) when given."""
+def _start_server(
+    folder: Path, source: Path | None = None, rest_server: str = "hypercorn"
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``ovms serve`` on ``folder`` with ``--rest_server``; from the ``source`` tree (its ``ovms_cli``)
+    when given."""
     rest = free_port()
     command = [
         sys.executable,
@@ -230,6 +237,7 @@ def _start_server(folder: Path, source: Path | None = None) -> tuple[subprocess.
         "256",
     ]
     command += ["--port", str(free_port()), "--rest_port", str(rest), "--log_level", "WARNING"]
+    command += ["--rest_server", rest_server]
     env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
     process = subprocess.Popen(command, env=env, cwd=source)  # python -m puts the cwd first on sys.path
     deadline = time.monotonic() + 300
@@ -248,22 +256,58 @@ def _ms(values: list[float], q: float) -> str:
     return f"{_percentile(values, q) * 1e3:.1f}"
 
 
-def _row(streams: int, inproc: Run, server: Run, baseline: Run | None) -> str:
+def _row(streams: int, inproc: Run, server: Run, others: list[Run]) -> str:
     row = (
         f"| {streams} | {inproc.rate:.0f} | {server.rate:.0f} | {server.rate / inproc.rate:.2f} "
         f"| {_ms(inproc.ttft, 0.5)} | {_ms(server.ttft, 0.5)} | {_ms(inproc.ttft, 0.99)} | {_ms(server.ttft, 0.99)} "
         f"| {_ms(inproc.gaps, 0.5)} | {_ms(server.gaps, 0.5)} | {_ms(inproc.gaps, 0.99)} | {_ms(server.gaps, 0.99)} |"
     )
-    if baseline is not None:
-        row += (
-            f" {baseline.rate:.0f} | {baseline.rate / inproc.rate:.2f} | {_ms(baseline.ttft, 0.5)} "
-            f"| {_ms(baseline.gaps, 0.5)} |"
-        )
+    for other in others:
+        row += f" {other.rate:.0f} | {other.rate / inproc.rate:.2f} | {_ms(other.ttft, 0.5)} | {_ms(other.gaps, 0.5)} |"
     return row
 
 
 def _best(runs: list[Run]) -> Run:
     return max(runs, key=lambda run: run.rate)
+
+
+Server = tuple[str, subprocess.Popen[bytes], int]
+"""(label, process, REST port)"""
+
+
+def _paired_row(streams: int, runs: list[list[Run]]) -> str:
+    """Each round's server/in-process tok/s ratio (the two ran back to back, so a slow spell of the
+    machine hits both) and their median: steadier than the best-of table when other loads come and go."""
+    inproc, *servers = runs
+    cells = []
+    for server in servers:
+        ratios = sorted(s.rate / i.rate for s, i in zip(server, inproc, strict=True))
+        cells += [" ".join(f"{r:.2f}" for r in ratios), f"{statistics.median(ratios):.2f}"]
+    return f"| {streams} | " + " | ".join(cells) + " |"
+
+
+def _ttft_probe(
+    pipeline: genai.ContinuousBatchingPipeline,
+    servers: list[tuple[subprocess.Popen[bytes], int]],
+    probes: int,
+) -> str:
+    """Time to first token at one stream, ``probes`` times each, alternating: one sample per stream-count
+    round is too few for a goal of milliseconds. Each probe is a 2-token request; the table gives the
+    medians and p90s and the median's difference from in-process."""
+    samples: list[list[float]] = [[] for _ in range(len(servers) + 1)]
+    for _ in range(probes):
+        samples[0] += in_process(pipeline, 1, 2).ttft
+        for kept, (_, process, rest) in zip(samples[1:], servers, strict=True):
+            kept += asyncio.run(served(rest, 1, 2, process.pid)).ttft
+    inproc, *served_samples = samples
+    rows = [f"| in-process | {_ms(inproc, 0.5)} | {_ms(inproc, 0.9)} | |"]
+    for (name, _, _), values in zip(servers, served_samples, strict=True):
+        difference = (statistics.median(values) - statistics.median(inproc)) * 1e3
+        rows.append(f"| {name} | {_ms(values, 0.5)} | {_ms(values, 0.9)} | {difference:+.1f} |")
+    return (
+        f"\nTime to first token, one stream, {probes} alternating 2-token requests each:\n\n"
+        "| | p50 ms | p90 ms | p50 minus in-process, ms |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def _least_cpu(runs: list[Run]) -> Run:
@@ -290,7 +334,15 @@ def main() -> None:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ttft-probes", type=int, default=20, help="one-stream requests for the TTFT table")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--rest-servers",
+        nargs="+",
+        default=["hypercorn"],
+        choices=["hypercorn", "uvicorn"],
+        help="one server per --rest_server value, in the same alternating rounds (the first is the main column)",
+    )
     parser.add_argument(
         "--baseline-source",
         type=Path,
@@ -307,47 +359,64 @@ def main() -> None:
         )
         pipeline = genai.ContinuousBatchingPipeline(str(folder), scheduler(cache_size=1), "CPU")
         in_process(pipeline, 2, 8)  # warm-up
-        servers = [_start_server(folder)]
+        servers: list[Server] = [
+            (name, *_start_server(folder, rest_server=name)) for name in args.rest_servers
+        ]
         if args.baseline_source is not None:
-            servers.append(_start_server(folder, args.baseline_source.resolve()))
+            servers.append(("baseline", *_start_server(folder, args.baseline_source.resolve())))
         try:
-            for process, rest in servers:
+            for _, process, rest in servers:
                 asyncio.run(served(rest, 2, 8, process.pid))  # warm-up
             rows: list[str] = []
             cpu_rows: list[str] = []
+            paired_rows: list[str] = []
             for streams in args.streams:
                 runs: list[list[Run]] = [[] for _ in range(len(servers) + 1)]
                 for _ in range(args.rounds):
                     runs[0].append(in_process(pipeline, streams, args.tokens))
-                    for kept, (process, rest) in zip(runs[1:], servers, strict=True):
+                    for kept, (_, process, rest) in zip(runs[1:], servers, strict=True):
                         kept.append(asyncio.run(served(rest, streams, args.tokens, process.pid)))
                     rates = ", ".join(f"{r[-1].rate:.0f}" for r in runs)
                     print(f"{streams} streams: tok/s in-process, server(s): {rates}", flush=True)
                 best = [_best(r) for r in runs]
-                rows.append(_row(streams, best[0], best[1], best[2] if len(best) > 2 else None))
+                rows.append(_row(streams, best[0], best[1], best[2:]))
                 cpu_rows.append(_cpu_row(streams, [_least_cpu(r) for r in runs]))
+                paired_rows.append(_paired_row(streams, runs))
+            probe = _ttft_probe(pipeline, servers, args.ttft_probes) if args.ttft_probes else ""
         finally:
-            for process, _ in servers:
+            for _, process, _ in servers:
                 process.terminate()
                 process.wait(timeout=60)
-    baseline = args.baseline_source is not None
+    names = [name for name, _, _ in servers]
     header = (
         f"Model: random-weight llama, {parameters / 1e6:.1f} M parameters ({SHAPE}); {args.tokens} generated tokens "
         f"per stream, greedy, ignore_eos; best of {args.rounds} alternating rounds; {platform.processor() or platform.machine()}, "
-        f"openvino-genai {genai.__version__}.\n\n"
+        f"openvino-genai {genai.__version__}; main column: {names[0]}.\n\n"
         "| streams | in-process tok/s | server tok/s | ratio | TTFT p50 in-proc ms | TTFT p50 server ms "
         "| TTFT p99 in-proc | TTFT p99 server | ITL p50 in-proc ms | ITL p50 server ms | ITL p99 in-proc | ITL p99 server |"
-        + (" baseline tok/s | baseline ratio | baseline TTFT p50 | baseline ITL p50 |" if baseline else "")
+        + "".join(f" {n} tok/s | {n} ratio | {n} TTFT p50 | {n} ITL p50 |" for n in names[1:])
         + "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
-        + ("---|---|---|---|" if baseline else "")
+        + "---|---|---|---|" * (len(names) - 1)
         + "\n"
     )
-    servers_named = ["server", "baseline"] if baseline else ["server"]
     cpu_header = "\n| streams | CPU ms/token in-proc | " + " | ".join(
-        f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in servers_named
+        f"{name} CPU ms/token | {name} CPU ratio | {name} parts (ms/token)" for name in names
     )
-    cpu_header += " |\n|---|---|" + "---|---|---|" * len(servers_named) + "\n"
-    table = header + "\n".join(rows) + "\n" + cpu_header + "\n".join(cpu_rows) + "\n"
+    cpu_header += " |\n|---|---|" + "---|---|---|" * len(names) + "\n"
+    paired_header = "\n| streams | " + " | ".join(f"{name}/in-process per round | median" for name in names)
+    paired_header += " |\n|---|" + "---|---|" * len(names) + "\n"
+    table = (
+        header
+        + "\n".join(rows)
+        + "\n"
+        + cpu_header
+        + "\n".join(cpu_rows)
+        + "\n"
+        + paired_header
+        + "\n".join(paired_rows)
+        + "\n"
+        + probe
+    )
     print(table)
     if args.out is not None:
         args.out.write_text(table)

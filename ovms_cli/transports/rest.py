@@ -133,13 +133,15 @@ def create_app(
     regions = regions or SharedMemoryRegions()
     return Starlette(
         routes=[
+            # first: Starlette tries routes in order (matching /v3/completions after the 31 others took
+            # 100 us after an idle spell, traced, on the time to first token's path); none shares a prefix
+            *(extra_routes or []),
             *ExtensionRoutes(manager, regions).routes(),  # before /v2/models/{name}: "stats" is no name
             *KServeRoutes(manager, track, regions).routes(),
             *ConfigRoutes(manager, watcher).routes(),
             *RepositoryRoutes(control or ModelControl(manager)).routes(),
             *rest_tfs.routes(manager, track),
             metrics_route(track.metrics),
-            *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_exception_handler},
         middleware=[

@@ -10,10 +10,11 @@ OpenVINO threads) and the server talks to it over a Unix socket pair (``engine_w
 
 - ``submit`` sends one ``Add`` and ``stop`` one ``Stop``; the engine adds and stops them between
   steps;
-- the engine sends ONE ``StepReport`` per step; the event loop reads the socket with
-  ``loop.add_reader`` (no thread), and the reports that arrived together cost one callback and ONE
-  batched ``Tokenizer.decode`` of every stream's new tokens (``detokenizer``; 0.2-0.5 ms for 32
-  streams on the demo tokenizer, measured) before the readers are woken;
+- the engine sends ONE ``StepReport`` per step with every request's new text, detokenized there
+  (a batched ``Tokenizer.decode`` is an OpenVINO inference: 0.4-2.3 ms on the server's loop at one
+  stream, measured, on the time to first token's path and competing with the engine for the cores);
+  the event loop reads the socket with ``loop.add_reader`` (no thread), and the reports that arrived
+  together cost one callback that wakes each reader once;
 - ``close`` (shutdown, unload, reload) closes the server's end: the engine stops every generation
   and exits (the readers still waiting get ``Cancelled``). The server dying, even by SIGKILL, is
   the same end of file for the engine, so no engine outlives its server.
@@ -40,22 +41,21 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
-import openvino_genai as genai
 
 from ovms_cli.errors import InternalError, NotReady, ServingError
 from ovms_cli.logs import FORMAT
-from ovms_cli.servables.generative.detokenizer import IncrementalText, release
 from ovms_cli.servables.generative.engine_wire import (
     RECEIVE_BYTES,
     Add,
     EngineGone,
     Frames,
+    GenerationFields,
     Hello,
     LoadFailed,
-    SequenceStep,
+    SequenceOutput,
     StepReport,
     Stop,
-    config_fields,
+    detailed,
     frame,
     receive_one,
 )
@@ -87,51 +87,16 @@ class EngineLoad:
     kv_cache_usage: float = 0.0
 
 
-@dataclass(slots=True)
-class SequenceOutput:
-    """One returned sequence of a request: GenAI's ``GenerationOutput`` of one sequence index, read whole.
-
-    ``generated_log_probs``: the natural-log probability of each generated token (GenAI fills them
-    when ``GenerationConfig.logprobs`` > 0); ``score``: the sequence's cumulative log probability
-    (beam search ranks by it); ``text``: the decoded ids; ``token_texts``: each token decoded alone
-    (for OpenAI's logprobs), empty unless log probabilities were asked for.
-    """
-
-    index: int
-    generated_ids: list[int] = field(default_factory=list)
-    generated_log_probs: list[float] = field(default_factory=list)
-    score: float = 0.0
-    finish_reason: str | None = None
-    text: str = ""
-    token_texts: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Detail:
-    """What a request asks beyond streamed text: ``sequences`` returned (GenAI's
-    ``num_return_sequences``) and whether each token's text is needed (``logprobs``)."""
-
-    sequences: int
-    token_texts: bool
-
-    @staticmethod
-    def of(config: genai.GenerationConfig) -> Detail | None:
-        """None for a plain request (one sequence, no log probabilities): text only."""
-        if config.num_return_sequences <= 1 and config.num_beams <= 1 and config.logprobs <= 0:
-            return None
-        return Detail(max(1, config.num_return_sequences), config.logprobs > 0)
-
-
 class Generation:
     """One request's text as it comes, read on the event loop.
 
-    ``texts()`` yields the text as the detokenizer releases it (for a unary request: all of it at
-    the end); ``generated`` counts the tokens; afterwards ``finish_reason`` is ``stop``, ``length``
-    or ``tool_calls``. Times are ``time.perf_counter`` seconds.
+    ``texts()`` yields the text as the engine releases it (for a unary request: all of it at the
+    end); ``generated`` counts the tokens; afterwards ``finish_reason`` is ``stop``, ``length`` or
+    ``tool_calls``. Times are ``time.perf_counter`` seconds.
 
-    A request with a ``Detail`` (several sequences, beam search or log probabilities; never
-    streamed) yields no text: once done, ``sequences`` holds its returned sequences, best score
-    first, and ``generated`` counts the tokens of all of them.
+    A detailed request (several sequences, beam search or log probabilities; never streamed)
+    yields no text: once done, ``sequences`` holds its returned sequences, best score first, and
+    ``generated`` counts the tokens of all of them.
     """
 
     __slots__ = (
@@ -139,24 +104,20 @@ class Generation:
         "_event",
         "_pending",
         "client_left",
-        "detail",
+        "detailed",
         "error",
         "finish_reason",
         "first_token_at",
         "generated",
         "last_token_at",
-        "partial",
         "request_id",
         "sequences",
         "started_at",
-        "text_state",
     )
 
-    def __init__(self, request_id: int, text_state: IncrementalText, detail: Detail | None = None) -> None:
+    def __init__(self, request_id: int, detailed: bool = False) -> None:
         self.request_id = request_id
-        self.text_state = text_state
-        self.detail = detail
-        self.partial: dict[int, SequenceOutput] = {}  # a detailed request's sequences as they come
+        self.detailed = detailed
         self.sequences: list[SequenceOutput] = []  # set before the last update is delivered
         self._event = asyncio.Event()
         self._pending: list[str] = []
@@ -188,18 +149,6 @@ class Generation:
             self._done = True
             self.finish_reason = finish_reason or self.finish_reason
         self._event.set()
-
-    def merge(self, steps: list[SequenceStep]) -> None:
-        """Add a step's outputs of a detailed request to ``partial`` (GenAI's ``read_all``)."""
-        for index, ids, log_probs, score, reason in steps:
-            sequence = self.partial.get(index)
-            if sequence is None:
-                sequence = self.partial[index] = SequenceOutput(index)
-            sequence.generated_ids += ids
-            if log_probs is not None:
-                sequence.generated_log_probs += log_probs
-            sequence.score = score
-            sequence.finish_reason = reason or sequence.finish_reason
 
     def fail(self, error: ServingError) -> None:
         self.error = error
@@ -235,11 +184,9 @@ class ContinuousBatchingEngine:
     def __init__(
         self,
         config: GenerativeConfig,
-        tokenizer: genai.Tokenizer,
         on_step: Callable[[list[Generation]], None] | None = None,
     ) -> None:
         self._config = config
-        self._tokenizer = tokenizer
         self._on_step = on_step
         self._generations: dict[int, Generation] = {}
         self._ids = itertools.count()
@@ -267,7 +214,7 @@ class ContinuousBatchingEngine:
         self._watch(self._child)
 
     def submit(
-        self, prompt_ids: ov.Tensor, config: genai.GenerationConfig, stream: bool, skip_special_tokens: bool
+        self, prompt_ids: ov.Tensor, config: GenerationFields, stream: bool, skip_special_tokens: bool
     ) -> Generation:
         """Queue a request (on the event loop); its text arrives on the returned ``Generation``.
 
@@ -276,11 +223,9 @@ class ContinuousBatchingEngine:
             raise NotReady("Server is shutting down", "the generation was not started")
         if self._child is None:
             raise NotReady(f"Model {self._config.name} is not available", "its engine process is restarting")
-        generation = Generation(
-            next(self._ids), IncrementalText(stream, skip_special_tokens), Detail.of(config)
-        )
+        generation = Generation(next(self._ids), detailed(config))
         ids = np.asarray(prompt_ids.data, dtype=np.int64).reshape(-1)
-        self._send(Add(generation.request_id, ids, config_fields(config)))
+        self._send(Add(generation.request_id, ids, config, stream, skip_special_tokens))
         self._generations[generation.request_id] = generation
         return generation
 
@@ -365,65 +310,33 @@ class ContinuousBatchingEngine:
             self._gone(child)
 
     def _deliver(self, reports: list[StepReport]) -> None:
-        """Every report that arrived together: one decode, then each reader woken once."""
+        """Every report that arrived together; each reader is woken once."""
         if not reports:
             return
         last = reports[-1]
         self.load = EngineLoad(last.running, last.waiting, last.kv_cache_usage)
-        merged: dict[int, tuple[Generation, list[int], str | None, bool, str | None]] = {}
         now = time.perf_counter()
+        ended: list[Generation] = []
         for report in reports:
             at = now - (last.at - report.at)  # the engine's clock, read as a difference only
-            for request_id, sequences, done, error in report.requests:
+            for request_id, new, text, reason, done, error, returned in report.requests:
                 generation = self._generations.get(request_id)
                 if generation is None:
                     continue
-                if any(new for _, new, _, _, _ in sequences):
+                if new:
                     generation.tokens_at(at)
-                _, ids, reason, _, _ = merged.get(request_id, (generation, [], None, False, None))
-                for _, new, _, _, why in sequences:
-                    reason = why or reason
-                    if generation.detail is None:
-                        ids = ids + new
-                if generation.detail is not None:
-                    generation.merge(sequences)
-                    if done and error is None:
-                        generation.sequences = self._sequences(generation, generation.detail)
-                        ids = [t for sequence in generation.sequences for t in sequence.generated_ids]
-                merged[request_id] = (generation, ids, reason, done, error)
-        texts = release(
-            self._tokenizer,
-            [(g.text_state, [] if g.detail else ids, done) for g, ids, _, done, _ in merged.values()],
-        )
-        ended: list[Generation] = []
-        for (generation, ids, reason, done, error), text in zip(merged.values(), texts, strict=True):
-            if error is not None:
-                generation.fail(InternalError("Generation failed", error))
-            elif generation.detail is None or done:
-                generation.receive(len(ids), text, reason, done)
-            if done:
-                ended.append(generation)
-                del self._generations[generation.request_id]
+                if error is not None:
+                    generation.fail(InternalError("Generation failed", error))
+                elif returned is not None:
+                    generation.sequences = returned
+                    generation.receive(sum(len(s.generated_ids) for s in returned), "", reason, done)
+                elif not generation.detailed:
+                    generation.receive(new, text, reason, done)
+                if done:
+                    ended.append(generation)
+                    del self._generations[request_id]
         if ended and self._on_step is not None:
             self._on_step(ended)
-
-    def _sequences(self, generation: Generation, detail: Detail) -> list[SequenceOutput]:
-        """The returned sequences, best score first (as GenAI's ``generate`` ranks them), decoded."""
-        ranked = sorted(generation.partial.values(), key=lambda s: s.score, reverse=True)[: detail.sequences]
-        if not ranked:
-            return []
-        skip = generation.text_state.skip_special_tokens
-        texts = self._tokenizer.decode([s.generated_ids for s in ranked], skip_special_tokens=skip)
-        for sequence, text in zip(ranked, texts, strict=True):
-            sequence.text = str(text)
-        if detail.token_texts:
-            for sequence in ranked:
-                # each token alone, as the text skips (or keeps) special tokens
-                pieces = self._tokenizer.decode(
-                    [[t] for t in sequence.generated_ids], skip_special_tokens=skip
-                )
-                sequence.token_texts = [str(p) for p in pieces]
-        return ranked
 
     def _gone(self, child: _Child) -> None:
         """The engine closed its end: it exited after ``close``, or it died."""

@@ -7,8 +7,10 @@ Started by ``engine.ContinuousBatchingEngine`` with one end of a Unix socket pai
 step, so in the server's process it stopped the event loop, Hypercorn and the tokenizer for every
 step; here it stops nothing but this loop, which does what OVMS's engine thread does (genai-spec
 §7.1): add the requests that arrived, stop the ones whose clients left, ``step()`` while requests
-are unfinished, and otherwise wait for commands. After each step it sends the server ONE
-``StepReport`` with every request's new tokens and the scheduler's metrics.
+are unfinished, and otherwise wait for commands. After each step it turns every request's new
+tokens into text, in ONE batched ``Tokenizer.decode`` (``detokenizer.release``, as OVMS's
+calculator detokenizes on its own thread: the server's event loop only frames what it gets), and
+sends the server ONE ``StepReport`` with every request's progress and the scheduler's metrics.
 
 The server closing its end, or dying (even by SIGKILL: the kernel closes its sockets), is end of
 file here: the engine stops and exits, so no engine outlives its server. SIGINT is ignored (a
@@ -30,6 +32,7 @@ from pathlib import Path
 import openvino as ov
 import openvino_genai as genai
 
+from ovms_cli.servables.generative.detokenizer import IncrementalText, release
 from ovms_cli.servables.generative.engine_wire import (
     RECEIVE_BYTES,
     Add,
@@ -39,10 +42,11 @@ from ovms_cli.servables.generative.engine_wire import (
     Loaded,
     LoadFailed,
     RequestStep,
-    SequenceStep,
+    SequenceOutput,
     StepReport,
     Stop,
     config_from_fields,
+    detailed,
     frame,
     receive_one,
 )
@@ -81,14 +85,40 @@ def build_pipeline(config: GenerativeConfig) -> genai.ContinuousBatchingPipeline
     )
 
 
-class _Request:
-    __slots__ = ("handle", "log_probs", "sequences", "stopped")
+SequenceStep = tuple[int, list[int], list[float] | None, float, str | None]
+"""(sequence index, new token ids, their log probabilities or None, score, finish reason): one
+``GenerationOutput`` of a step (GenAI's ``generated_ids``, ``generated_log_probs``, ``score``,
+``finish_reason``), keyed as ``GenerationHandle.read()`` keys it."""
 
-    def __init__(self, handle: genai.GenerationHandle, log_probs: bool) -> None:
+
+class _Request:
+    """A request GenAI took. A plain one (one sequence, no log probabilities) streams ``text``; a
+    detailed one (``returned`` sequences, beam search or log probabilities) collects its sequences
+    in ``partial`` and is decoded once, when it finishes."""
+
+    __slots__ = ("handle", "log_probs", "partial", "returned", "skip_special_tokens", "stopped", "text")
+
+    def __init__(self, handle: genai.GenerationHandle, add: Add) -> None:
         self.handle = handle
-        self.log_probs = log_probs
+        self.log_probs = add.config.get("logprobs", 0) > 0
+        whole = detailed(add.config)
+        self.returned = max(1, add.config.get("num_return_sequences", 1)) if whole else 0
+        self.skip_special_tokens = add.skip_special_tokens
+        self.text = None if whole else IncrementalText(add.stream, add.skip_special_tokens)
+        self.partial: dict[int, SequenceOutput] = {}
         self.stopped = False  # by the server: GenAI then reports it IGNORED, which is no error here
-        self.sequences: dict[int, int] = {}  # GenAI's sequence id -> its index in this request
+
+    def merge(self, steps: list[SequenceStep]) -> None:
+        """Add a step's outputs to ``partial`` (GenAI's ``read_all``)."""
+        for index, ids, log_probs, score, reason in steps:
+            sequence = self.partial.get(index)
+            if sequence is None:
+                sequence = self.partial[index] = SequenceOutput(index)
+            sequence.generated_ids += ids
+            if log_probs is not None:
+                sequence.generated_log_probs += log_probs
+            sequence.score = score
+            sequence.finish_reason = reason or sequence.finish_reason
 
 
 class Engine:
@@ -96,6 +126,7 @@ class Engine:
 
     def __init__(self, pipeline: genai.ContinuousBatchingPipeline, sock: socket.socket) -> None:
         self._pipeline = pipeline
+        self._tokenizer = pipeline.get_tokenizer()
         self._sock = sock
         self._frames = Frames()
         self._requests: dict[int, _Request] = {}
@@ -145,15 +176,15 @@ class Engine:
                 raise TypeError(f"unknown engine command {command!r}")
 
     def _add(self, command: Add) -> None:
-        config = config_from_fields(command.config)
         try:
+            config = config_from_fields(command.config)
             handle = self._pipeline.add_request(
                 command.request_id, ov.Tensor(command.prompt_ids.reshape(1, -1)), config
             )
         except Exception as error:  # GenAI's own validation of the settings
-            self._failed.append((command.request_id, [], True, str(error)))
+            self._failed.append(_failure(command.request_id, str(error)))
             return
-        self._requests[command.request_id] = _Request(handle, config.logprobs > 0)
+        self._requests[command.request_id] = _Request(handle, command)
 
     def _step(self) -> None:
         try:
@@ -162,23 +193,38 @@ class Engine:
             log.exception("Continuous batching step failed")
             for request_id, request in self._requests.items():
                 request.handle.stop()
-                self._failed.append((request_id, [], True, f"the engine step failed: {error}"))
+                self._failed.append(_failure(request_id, f"the engine step failed: {error}"))
             self._requests.clear()
 
     def _report(self) -> None:
         steps = self._failed
         self._failed = []
         finished: list[int] = []
+        plain: list[tuple[int, int, str | None, bool, str | None]] = []
+        texts: list[tuple[IncrementalText, list[int], bool]] = []
         for request_id, request in self._requests.items():
-            sequences = _read(request)
+            outputs = _read(request)
             status = request.handle.get_status()
-            if status in _DONE:
+            done = status in _DONE
+            if not (done or outputs):
+                continue
+            ignored = done and status is genai.GenerationStatus.IGNORED and not request.stopped
+            error = KV_CACHE_FULL if ignored else None
+            new = sum(len(ids) for _, ids, _, _, _ in outputs)
+            reason = next((why for *_, why in reversed(outputs) if why), None)
+            if done:
                 finished.append(request_id)
-                ignored = status is genai.GenerationStatus.IGNORED and not request.stopped
-                error = KV_CACHE_FULL if ignored else None
-                steps.append((request_id, sequences, True, error))
-            elif sequences:
-                steps.append((request_id, sequences, False, None))
+            if request.text is not None:
+                texts.append((request.text, [t for _, ids, _, _, _ in outputs for t in ids], done))
+                plain.append((request_id, new, reason, done, error))
+                continue
+            request.merge(outputs)
+            returned = self._returned(request) if done and error is None else None
+            steps.append((request_id, new, "", reason, done, error, returned))
+        for (request_id, new, reason, done, error), text in zip(
+            plain, release(self._tokenizer, texts), strict=True
+        ):
+            steps.append((request_id, new, text, reason, done, error, None))
         for request_id in finished:
             del self._requests[request_id]
         metrics = self._pipeline.get_metrics()
@@ -191,10 +237,33 @@ class Engine:
             self._load = load
             self._sock.sendall(frame(StepReport(*load, steps, time.perf_counter())))
 
+    def _returned(self, request: _Request) -> list[SequenceOutput]:
+        """A detailed request's returned sequences, best score first (as GenAI's ``generate`` ranks
+        them), decoded; with log probabilities, each token decoded alone too."""
+        ranked = sorted(request.partial.values(), key=lambda s: s.score, reverse=True)[: request.returned]
+        if not ranked:
+            return []
+        skip = request.skip_special_tokens
+        texts = self._tokenizer.decode([s.generated_ids for s in ranked], skip_special_tokens=skip)
+        for sequence, text in zip(ranked, texts, strict=True):
+            sequence.text = str(text)
+        if request.log_probs:
+            for sequence in ranked:
+                # each token alone, as the text skips (or keeps) special tokens
+                pieces = self._tokenizer.decode(
+                    [[t] for t in sequence.generated_ids], skip_special_tokens=skip
+                )
+                sequence.token_texts = [str(p) for p in pieces]
+        return ranked
+
     def _stop_all(self) -> None:
         for request in self._requests.values():
             request.handle.stop()
         self._requests.clear()
+
+
+def _failure(request_id: int, error: str) -> RequestStep:
+    return (request_id, 0, "", None, True, error, None)
 
 
 def _read(request: _Request) -> list[SequenceStep]:

@@ -24,6 +24,7 @@ import openvino_genai as genai
 
 from ovms_cli.errors import InvalidField
 from ovms_cli.servables.generative.engine import ContinuousBatchingEngine, EngineLoad, Generation
+from ovms_cli.servables.generative.engine_wire import GenerationFields, config_fields
 from ovms_cli.servables.generative.graph_config import GenerativeConfig
 from ovms_cli.servables.generative.sampling import Sampling
 
@@ -57,13 +58,16 @@ class TextGenerationServable:
     def __init__(self, config: GenerativeConfig) -> None:
         self.config = config
         folder = config.models_path
-        # the same tokenizer files the engine process's pipeline reads, for prompts and detokenizing
+        # the same tokenizer files the engine process's pipeline reads, for prompts (the engine detokenizes)
         self.tokenizer = genai.Tokenizer(str(folder), **TOKENIZER_PROPERTIES)
         self.chat_template = _chat_template(folder)
         self.max_model_length = _max_model_length(folder)
         base = folder / "generation_config.json"
-        self._base = str(base) if base.exists() else None
-        self.engine = ContinuousBatchingEngine(config, self.tokenizer)
+        # read once: the request's settings go over these (genai-spec §2.5)
+        self._base = config_fields(
+            genai.GenerationConfig(str(base)) if base.exists() else genai.GenerationConfig()
+        )
+        self.engine = ContinuousBatchingEngine(config)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.engine.start(loop, self.config.name)
@@ -107,26 +111,28 @@ class TextGenerationServable:
             raise InvalidField(field, "the prompt has no tokens")
         return Prompt(ids, tokens)
 
-    def generation_config(self, prompt: Prompt, sampling: Sampling, field: str) -> genai.GenerationConfig:
-        """GenAI's settings for one request. Raises InvalidField for a prompt too long for the model."""
+    def generation_config(self, prompt: Prompt, sampling: Sampling, field: str) -> GenerationFields:
+        """GenAI's settings for one request, as ``GenerationFields`` (built into a ``GenerationConfig``
+        by the engine process). Raises InvalidField for a prompt too long for the model."""
         self._check_length(prompt, sampling, field)
-        config = genai.GenerationConfig(self._base) if self._base else genai.GenerationConfig()
-        config.apply_chat_template = False
+        config = dict(self._base)
+        config["apply_chat_template"] = False
         if sampling.max_tokens is not None:
-            config.max_new_tokens = sampling.max_tokens
+            config["max_new_tokens"] = sampling.max_tokens
         if self.max_model_length is not None:
-            config.max_length = self.max_model_length
-        config.num_beams = sampling.best_of
-        config.num_return_sequences = sampling.n
-        config.do_sample = sampling.temperature > 0 and sampling.best_of == 1  # beams never sample
+            config["max_length"] = self.max_model_length
+        config["num_beams"] = sampling.best_of
+        config["num_return_sequences"] = sampling.n
+        sample = sampling.temperature > 0 and sampling.best_of == 1  # beams never sample
+        config["do_sample"] = sample
         if sampling.logprobs:
-            config.logprobs = 1
-        config.temperature = sampling.temperature
-        if config.do_sample:
-            config.top_k = SAMPLING_TOP_K
-            config.rng_seed = random.getrandbits(32) if sampling.seed is None else sampling.seed
+            config["logprobs"] = 1
+        config["temperature"] = sampling.temperature
+        if sample:
+            config["top_k"] = SAMPLING_TOP_K
+            config["rng_seed"] = random.getrandbits(32) if sampling.seed is None else sampling.seed
         if sampling.top_k is not None:
-            config.top_k = UNLIMITED_TOP_K if sampling.top_k == -1 else sampling.top_k
+            config["top_k"] = UNLIMITED_TOP_K if sampling.top_k == -1 else sampling.top_k
         for name in (
             "top_p",
             "min_p",
@@ -138,10 +144,10 @@ class TextGenerationServable:
         ):
             value = getattr(sampling, name)
             if value is not None:
-                setattr(config, name, value)
+                config[name] = value
         if sampling.stop:
-            config.stop_strings = set(sampling.stop)
-        config.include_stop_str_in_output = sampling.include_stop_str_in_output
+            config["stop_strings"] = set(sampling.stop)
+        config["include_stop_str_in_output"] = sampling.include_stop_str_in_output
         return config
 
     def _check_length(self, prompt: Prompt, sampling: Sampling, field: str) -> None:
@@ -175,7 +181,7 @@ class TextGenerationServable:
             )
 
     def submit(
-        self, prompt: Prompt, config: genai.GenerationConfig, stream: bool, skip_special_tokens: bool
+        self, prompt: Prompt, config: GenerationFields, stream: bool, skip_special_tokens: bool
     ) -> Generation:
         return self.engine.submit(prompt.ids, config, stream, skip_special_tokens)
 

@@ -25,6 +25,7 @@ from ovms_cli.servables.generative.engine import (
     EngineLoadError,
     Generation,
 )
+from ovms_cli.servables.generative.engine_wire import config_fields
 from ovms_cli.servables.generative.graph_config import GenerativeConfig, Task, read_graph
 
 PROMPT = "The quick brown fox"
@@ -40,7 +41,7 @@ def llm(tmp_path_factory: pytest.TempPathFactory) -> GenerativeConfig:
 
 @pytest.fixture
 def engine(llm: GenerativeConfig) -> Iterator[ContinuousBatchingEngine]:
-    started = ContinuousBatchingEngine(llm, genai.Tokenizer(str(llm.models_path)))
+    started = ContinuousBatchingEngine(llm)
     yield started
     started.close()
 
@@ -72,8 +73,8 @@ def test_greedy_generations_equal_in_process(llm: GenerativeConfig, engine: Cont
 
     async def generate() -> tuple[str, Generation, str, Generation]:
         engine.start(asyncio.get_running_loop(), llm.name)
-        plain = engine.submit(ids, greedy(12), stream=True, skip_special_tokens=True)
-        detail = engine.submit(ids, detailed, stream=False, skip_special_tokens=True)
+        plain = engine.submit(ids, config_fields(greedy(12)), stream=True, skip_special_tokens=True)
+        detail = engine.submit(ids, config_fields(detailed), stream=False, skip_special_tokens=True)
         return await _text(plain), plain, await _text(detail), detail
 
     text, plain, detail_text, detail = asyncio.run(generate())
@@ -92,7 +93,9 @@ def test_greedy_generations_equal_in_process(llm: GenerativeConfig, engine: Cont
 def test_stop_frees_the_kv_cache(llm: GenerativeConfig, engine: ContinuousBatchingEngine) -> None:
     async def stop_early() -> tuple[int, EngineLoad, str]:
         engine.start(asyncio.get_running_loop(), llm.name)
-        generation = engine.submit(_prompt(llm), greedy(400), stream=True, skip_special_tokens=True)
+        generation = engine.submit(
+            _prompt(llm), config_fields(greedy(400)), stream=True, skip_special_tokens=True
+        )
         texts = generation.texts()
         await anext(texts)
         engine.stop(generation)
@@ -102,7 +105,7 @@ def test_stop_frees_the_kv_cache(llm: GenerativeConfig, engine: ContinuousBatchi
         while engine.load.kv_cache_usage > 0 or engine.load.running:
             assert time.monotonic() < deadline, engine.load
             await asyncio.sleep(0.01)
-        after = engine.submit(_prompt(llm), greedy(3), stream=False, skip_special_tokens=True)
+        after = engine.submit(_prompt(llm), config_fields(greedy(3)), stream=False, skip_special_tokens=True)
         return generation.generated, engine.load, await _text(after)
 
     generated, load, text = asyncio.run(stop_early())
@@ -119,7 +122,9 @@ def test_close_cancels_generations_and_ends_the_process(
 
     async def close_mid_stream() -> Generation:
         engine.start(asyncio.get_running_loop(), llm.name)
-        generation = engine.submit(_prompt(llm), greedy(400), stream=True, skip_special_tokens=True)
+        generation = engine.submit(
+            _prompt(llm), config_fields(greedy(400)), stream=True, skip_special_tokens=True
+        )
         texts = generation.texts()
         await anext(texts)
         await asyncio.to_thread(engine.close)
@@ -141,7 +146,9 @@ def test_a_killed_engine_fails_its_generations_and_is_restarted(
 
     async def kill_mid_stream() -> tuple[InternalError, str]:
         engine.start(asyncio.get_running_loop(), llm.name)
-        generation = engine.submit(_prompt(llm), greedy(400), stream=True, skip_special_tokens=True)
+        generation = engine.submit(
+            _prompt(llm), config_fields(greedy(400)), stream=True, skip_special_tokens=True
+        )
         texts = generation.texts()
         await anext(texts)
         os.kill(first, signal.SIGKILL)
@@ -153,7 +160,7 @@ def test_a_killed_engine_fails_its_generations_and_is_restarted(
         while engine.pid is None:
             assert time.monotonic() < deadline, "the engine was not restarted"
             await asyncio.sleep(0.05)
-        again = engine.submit(_prompt(llm), greedy(3), stream=False, skip_special_tokens=True)
+        again = engine.submit(_prompt(llm), config_fields(greedy(3)), stream=False, skip_special_tokens=True)
         return failed.value, await _text(again)
 
     error, text = asyncio.run(kill_mid_stream())
@@ -170,5 +177,5 @@ def test_a_model_that_fails_to_load_is_an_error_and_leaves_no_process(
 ) -> None:
     broken = GenerativeConfig(name="broken", task=Task.TEXT_GENERATION, models_path=tmp_path)
     with pytest.raises(EngineLoadError, match=r"\S"):
-        ContinuousBatchingEngine(broken, genai.Tokenizer(str(llm.models_path)))
+        ContinuousBatchingEngine(broken)
     assert _engine_children() == []
