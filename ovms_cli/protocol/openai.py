@@ -9,6 +9,7 @@ Errors are ``InvalidField`` (400, ``param`` = the field) raised at the first bad
 from __future__ import annotations
 
 import base64
+import codecs
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -424,10 +425,12 @@ def response_id(chat: bool) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TokenLogProbs:
-    """Each generated token's text (decoded alone) and natural-log probability, in order."""
+    """Each generated token's text (decoded alone), natural-log probability and bytes, in order
+    (``detokenizer.token_pieces``: a part of a character is its raw bytes, its text escaped)."""
 
     tokens: tuple[str, ...]
     log_probs: tuple[float, ...]
+    token_bytes: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,19 +446,23 @@ def _chat_logprobs(logprobs: TokenLogProbs) -> dict[str, Any]:
     """``{"content": [{"token", "logprob", "bytes", "top_logprobs": []}]}`` (genai-spec §2.6)."""
     return {
         "content": [
-            {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": []}
-            for token, value in zip(logprobs.tokens, logprobs.log_probs, strict=True)
+            {"token": token, "logprob": value, "bytes": list(raw), "top_logprobs": []}
+            for token, value, raw in zip(
+                logprobs.tokens, logprobs.log_probs, logprobs.token_bytes, strict=True
+            )
         ]
     }
 
 
 def _completion_logprobs(logprobs: TokenLogProbs) -> dict[str, Any]:
     """``{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}`` (genai-spec
-    §2.6); ``text_offset``: where each token starts in the choice's text, in characters."""
+    §2.6); ``text_offset``: where each token starts in the choice's text, in characters (a token that
+    ends a character split over several counts it; bytes that make no character count nothing)."""
     offsets, offset = [], 0
-    for token in logprobs.tokens:
+    characters = codecs.getincrementaldecoder("utf-8")("ignore")  # as OpenVINO's detokenizer drops them
+    for raw in logprobs.token_bytes:
         offsets.append(offset)
-        offset += len(token)
+        offset += len(characters.decode(raw))
     return {
         "tokens": list(logprobs.tokens),
         "token_logprobs": list(logprobs.log_probs),

@@ -321,7 +321,9 @@ def _choices(generation: Generation, text: str, logprobs: bool) -> list[codec.Ch
         codec.Choice(
             sequence.text,
             sequence.finish_reason or generation.finish_reason,
-            codec.TokenLogProbs(tuple(sequence.token_texts), tuple(sequence.generated_log_probs))
+            codec.TokenLogProbs(
+                tuple(sequence.token_texts), tuple(sequence.generated_log_probs), tuple(sequence.token_bytes)
+            )
             if logprobs
             else None,
         )

@@ -170,13 +170,29 @@ def test_completion_logprobs_equal_in_process(
     assert choice.text == tokenizer.decode(expected.generated_ids)
     assert choice.logprobs is not None
     assert choice.logprobs.token_logprobs == pytest.approx(list(expected.generated_log_probs), rel=1e-6)
-    assert choice.logprobs.tokens == [tokenizer.decode([t]) for t in expected.generated_ids]
+    vocabulary = {token: raw for raw, token in tokenizer.get_vocab().items()}
+    assert choice.logprobs.tokens == [
+        _escaped(vocabulary[t]) if _part_of_a_character(vocabulary[t]) else tokenizer.decode([t])
+        for t in expected.generated_ids
+    ]
     assert choice.logprobs.top_logprobs == [
         {t: v} for t, v in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs, strict=True)
     ]
-    offsets = [sum(len(t) for t in choice.logprobs.tokens[:i]) for i in range(8)]
-    assert choice.logprobs.text_offset == offsets
+    whole = [tokenizer.decode(list(expected.generated_ids[:i])) for i in range(8)]
+    assert choice.logprobs.text_offset == [len(text) for text in whole]
     assert all(value <= 0 for value in choice.logprobs.token_logprobs)
+
+
+def _part_of_a_character(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _escaped(raw: bytes) -> str:
+    return "".join(f"\\x{b:02x}" for b in raw)
 
 
 def test_chat_logprobs_follow_the_greedy_text(

@@ -224,7 +224,7 @@ def test_logprobs_chat_bool_completions_one_only() -> None:
 
 
 def test_choices_carry_logprobs_in_openai_shapes() -> None:
-    logprobs = codec.TokenLogProbs(("He", "llo"), (-0.5, -1.25))
+    logprobs = codec.TokenLogProbs(("He", "llo"), (-0.5, -1.25), (b"He", b"llo"))
     choices = [codec.Choice("Hello", "length", logprobs), codec.Choice("Hi", None, logprobs)]
     completion = json.loads(codec.generation_response(False, "m", choices, 3, 4))
     assert [c["index"] for c in completion["choices"]] == [0, 1]
@@ -243,6 +243,20 @@ def test_choices_carry_logprobs_in_openai_shapes() -> None:
         ]
     }
     assert chat["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_logprobs_of_a_character_split_over_tokens_carry_its_bytes() -> None:
+    logprobs = codec.TokenLogProbs(
+        ("Caf", "\\xc3", "\\xa9", "!"), (-1.0,) * 4, (b"Caf", b"\xc3", b"\xa9", b"!")
+    )
+    choice = codec.Choice("Café!", "length", logprobs)
+    completion = json.loads(codec.generation_response(False, "m", [choice], 1, 4))
+    assert completion["choices"][0]["logprobs"]["text_offset"] == [0, 3, 3, 4]
+    chat = json.loads(codec.generation_response(True, "m", [choice], 1, 4))
+    content = chat["choices"][0]["logprobs"]["content"]
+    assert [c["bytes"] for c in content] == [[67, 97, 102], [0xC3], [0xA9], [33]]
+    assert bytes(b for c in content for b in c["bytes"]).decode() == "Café!"
+    assert content[1]["token"] == "\\xc3"
 
 
 def test_completion_max_tokens_zero_says_what_is_true() -> None:

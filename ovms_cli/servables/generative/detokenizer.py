@@ -13,9 +13,13 @@ once, when it finishes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import openvino_genai as genai
+
+REPLACEMENT = "\ufffd"
+_BYTE_FALLBACK = re.compile(rb"<0x([0-9A-Fa-f]{2})>")
 
 
 class IncrementalText:
@@ -76,3 +80,51 @@ def _decode(tokenizer: genai.Tokenizer, wanted: list[tuple[int, list[int], bool]
             for (slot, _), text in zip(group, decoded, strict=True):
                 texts[slot] = str(text)
     return texts
+
+
+class VocabularyBytes:
+    """Each token id's raw bytes, from ``Tokenizer.get_vocab()`` (read once): a byte-level BPE entry is
+    its bytes; SentencePiece's byte-fallback entry ``<0xNN>`` is the byte NN."""
+
+    __slots__ = ("_bytes",)
+
+    def __init__(self, tokenizer: genai.Tokenizer) -> None:
+        self._bytes: dict[int, bytes] = {}
+        for raw, token_id in tokenizer.get_vocab().items():
+            fallback = _BYTE_FALLBACK.fullmatch(raw)
+            self._bytes[int(token_id)] = bytes([int(fallback.group(1), 16)]) if fallback else bytes(raw)
+
+    def get(self, token_id: int) -> bytes | None:
+        return self._bytes.get(token_id)
+
+
+def token_pieces(
+    tokenizer: genai.Tokenizer, ids: Sequence[int], skip_special_tokens: bool, vocabulary: VocabularyBytes
+) -> list[tuple[str, bytes]]:
+    """Each token's (text, bytes) for OpenAI's ``logprobs``: the token decoded alone and its UTF-8.
+
+    A token that is only part of a character decodes alone to nothing (OpenVINO's detokenizer) or
+    U+FFFD; it gets its raw vocabulary bytes instead (so the ``bytes`` of consecutive tokens join
+    into the text, as OpenAI documents the field), and as text those bytes escaped as ``\\xNN``
+    (DeepSeek's API does the same; a U+FFFD would lose them)."""
+    pieces = tokenizer.decode([[t] for t in ids], skip_special_tokens=skip_special_tokens)
+    out: list[tuple[str, bytes]] = []
+    for token_id, decoded in zip(ids, pieces, strict=True):
+        piece = str(decoded)
+        partial = None if piece and REPLACEMENT not in piece else _partial(vocabulary.get(token_id))
+        if partial is None:
+            out.append((piece, piece.encode()))
+        else:
+            out.append(("".join(f"\\x{b:02x}" for b in partial), partial))
+    return out
+
+
+def _partial(raw: bytes | None) -> bytes | None:
+    """``raw`` when it is part of a character (not valid UTF-8), else None."""
+    if raw is None:
+        return None
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return raw
+    return None

@@ -32,7 +32,7 @@ from pathlib import Path
 import openvino as ov
 import openvino_genai as genai
 
-from ovms_cli.servables.generative.detokenizer import IncrementalText, release
+from ovms_cli.servables.generative.detokenizer import IncrementalText, VocabularyBytes, release, token_pieces
 from ovms_cli.servables.generative.engine_wire import (
     RECEIVE_BYTES,
     Add,
@@ -127,6 +127,7 @@ class Engine:
     def __init__(self, pipeline: genai.ContinuousBatchingPipeline, sock: socket.socket) -> None:
         self._pipeline = pipeline
         self._tokenizer = pipeline.get_tokenizer()
+        self._vocabulary: VocabularyBytes | None = None  # read at the first request for log probabilities
         self._sock = sock
         self._frames = Frames()
         self._requests: dict[int, _Request] = {}
@@ -248,12 +249,12 @@ class Engine:
         for sequence, text in zip(ranked, texts, strict=True):
             sequence.text = str(text)
         if request.log_probs:
+            if self._vocabulary is None:
+                self._vocabulary = VocabularyBytes(self._tokenizer)
             for sequence in ranked:
-                # each token alone, as the text skips (or keeps) special tokens
-                pieces = self._tokenizer.decode(
-                    [[t] for t in sequence.generated_ids], skip_special_tokens=skip
-                )
-                sequence.token_texts = [str(p) for p in pieces]
+                pieces = token_pieces(self._tokenizer, sequence.generated_ids, skip, self._vocabulary)
+                sequence.token_texts = [text for text, _ in pieces]
+                sequence.token_bytes = [raw for _, raw in pieces]
         return ranked
 
     def _stop_all(self) -> None:

@@ -85,8 +85,9 @@ class SequenceOutput:
 
     ``generated_log_probs``: the natural-log probability of each generated token (GenAI fills them
     when ``GenerationConfig.logprobs`` > 0); ``score``: the sequence's cumulative log probability
-    (beam search ranks by it); ``text``: the decoded ids; ``token_texts``: each token decoded alone
-    (for OpenAI's logprobs), empty unless log probabilities were asked for.
+    (beam search ranks by it); ``text``: the decoded ids; ``token_texts`` and ``token_bytes``: each
+    token's text and bytes (``detokenizer.token_pieces``, for OpenAI's logprobs), empty unless log
+    probabilities were asked for.
     """
 
     index: int
@@ -96,6 +97,7 @@ class SequenceOutput:
     finish_reason: str | None = None
     text: str = ""
     token_texts: list[str] = field(default_factory=list)
+    token_bytes: list[bytes] = field(default_factory=list)
 
 
 RequestStep = tuple[int, int, str, str | None, bool, str | None, list[SequenceOutput] | None]

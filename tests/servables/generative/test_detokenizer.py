@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ovms_cli.servables.generative.detokenizer import IncrementalText, release
+from ovms_cli.servables.generative.detokenizer import IncrementalText, VocabularyBytes, release, token_pieces
 
 PIECES = {1: "▁Hello", 2: "▁world", 3: "!", 4: "<0xC3>", 5: "<0xA9>", 6: "</s>"}
 
@@ -19,6 +19,10 @@ class SentencePieceLike:
     def decode(self, batch: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
         self.calls += 1
         return [self._one(ids, skip_special_tokens) for ids in batch]
+
+    @staticmethod
+    def get_vocab() -> dict[bytes, int]:
+        return {piece.encode(): token for token, piece in PIECES.items()}
 
     @staticmethod
     def _one(ids: Sequence[int], skip: bool) -> str:
@@ -73,3 +77,10 @@ def test_one_decode_call_per_step_for_all_streams() -> None:
     texts = release(tokenizer, [(s, [2], False) for s in states])  # type: ignore[arg-type]
     assert texts == [" world"] * 8
     assert tokenizer.calls == 2
+
+
+def test_a_token_that_is_part_of_a_character_is_its_bytes_with_the_text_escaped() -> None:
+    tokenizer = SentencePieceLike()
+    pieces = token_pieces(tokenizer, [1, 4, 5, 6], True, VocabularyBytes(tokenizer))  # type: ignore[arg-type]
+    assert pieces == [("Hello", b"Hello"), ("\\xc3", b"\xc3"), ("\\xa9", b"\xa9"), ("", b"")]
+    assert b"".join(raw for _, raw in pieces).decode() == SentencePieceLike._one([1, 4, 5, 6], True)

@@ -18,6 +18,7 @@ from genai_models import LLM, greedy, scheduler
 
 from ovms_cli.errors import InternalError
 from ovms_cli.servables.generative.demo import write_generative_demo
+from ovms_cli.servables.generative.detokenizer import VocabularyBytes, token_pieces
 from ovms_cli.servables.generative.engine import (
     Cancelled,
     ContinuousBatchingEngine,
@@ -86,7 +87,10 @@ def test_greedy_generations_equal_in_process(llm: GenerativeConfig, engine: Cont
     assert sequence.generated_ids == list(expected.generated_ids)
     assert sequence.generated_log_probs == pytest.approx(list(expected.generated_log_probs), abs=1e-4)
     assert sequence.score == pytest.approx(expected.score, abs=1e-3)
-    assert len(sequence.token_texts) == 12
+    assert len(sequence.token_texts) == len(sequence.token_bytes) == 12
+    # byte-level BPE: the tokens' bytes, parts of characters included, join into the text (which, as
+    # OpenVINO's detokenizer, drops bytes that make no whole character)
+    assert b"".join(sequence.token_bytes).decode(errors="ignore") == expected_text
     assert engine.idle
 
 
@@ -179,3 +183,13 @@ def test_a_model_that_fails_to_load_is_an_error_and_leaves_no_process(
     with pytest.raises(EngineLoadError, match=r"\S"):
         ContinuousBatchingEngine(broken)
     assert _engine_children() == []
+
+
+def test_token_bytes_of_characters_the_vocabulary_spells_in_bytes(llm: GenerativeConfig) -> None:
+    """The demo's BPE learned no "é" or emoji: they are byte tokens, each only part of a character."""
+    tokenizer = genai.Tokenizer(str(llm.models_path))
+    ids = [int(t) for t in tokenizer.encode("é😀", add_special_tokens=False).input_ids.data[0]]
+    pieces = token_pieces(tokenizer, ids, True, VocabularyBytes(tokenizer))
+    assert len(ids) > 2
+    assert b"".join(raw for _, raw in pieces) == "é😀".encode()
+    assert all(text == "".join(f"\\x{b:02x}" for b in raw) for text, raw in pieces if raw[0] >= 0x80)
