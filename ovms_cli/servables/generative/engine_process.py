@@ -32,7 +32,13 @@ from pathlib import Path
 import openvino as ov
 import openvino_genai as genai
 
-from ovms_cli.servables.generative.detokenizer import IncrementalText, VocabularyBytes, release, token_pieces
+from ovms_cli.servables.generative.detokenizer import (
+    IncrementalText,
+    VocabularyBytes,
+    decode_batch,
+    release,
+    token_pieces,
+)
 from ovms_cli.servables.generative.engine_wire import (
     RECEIVE_BYTES,
     Add,
@@ -245,9 +251,9 @@ class Engine:
         if not ranked:
             return []
         skip = request.skip_special_tokens
-        texts = self._tokenizer.decode([s.generated_ids for s in ranked], skip_special_tokens=skip)
+        texts = decode_batch(self._tokenizer, [s.generated_ids for s in ranked], skip)
         for sequence, text in zip(ranked, texts, strict=True):
-            sequence.text = str(text)
+            sequence.text = text
         if request.log_probs:
             if self._vocabulary is None:
                 self._vocabulary = VocabularyBytes(self._tokenizer)

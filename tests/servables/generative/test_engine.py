@@ -18,7 +18,7 @@ from genai_models import LLM, greedy, scheduler
 
 from ovms_cli.errors import InternalError
 from ovms_cli.servables.generative.demo import write_generative_demo
-from ovms_cli.servables.generative.detokenizer import VocabularyBytes, token_pieces
+from ovms_cli.servables.generative.detokenizer import VocabularyBytes, decode_batch, token_pieces
 from ovms_cli.servables.generative.engine import (
     Cancelled,
     ContinuousBatchingEngine,
@@ -193,3 +193,19 @@ def test_token_bytes_of_characters_the_vocabulary_spells_in_bytes(llm: Generativ
     assert len(ids) > 2
     assert b"".join(raw for _, raw in pieces) == "é😀".encode()
     assert all(text == "".join(f"\\x{b:02x}" for b in raw) for text, raw in pieces if raw[0] >= 0x80)
+
+
+def test_a_batch_decoded_with_special_tokens_prints_no_padding(llm: GenerativeConfig) -> None:
+    """OpenVINO's batched decode pads short sequences with the pad token, which prints unless skipped."""
+    tokenizer = genai.Tokenizer(str(llm.models_path))
+    ids = [
+        int(t) for t in tokenizer.encode("The quick brown fox", add_special_tokens=False).input_ids.data[0]
+    ]
+    alone = [
+        str(tokenizer.decode(sequence, skip_special_tokens=False)) for sequence in (ids[:1], ids, ids[:1])
+    ]
+    assert decode_batch(tokenizer, [ids[:1], ids, ids[:1]], False) == alone
+    assert decode_batch(tokenizer, [ids[:1], ids], True) == [
+        str(tokenizer.decode(ids[:1])),
+        str(tokenizer.decode(ids)),
+    ]
