@@ -836,3 +836,21 @@ def test_config_reload_adds_and_removes_generative_models(models: Path, tmp_path
         assert gone.status_code == 404
     finally:
         assert server.stop() == 0, server.log_text()
+
+
+def test_beam_search_with_a_stop_string_kept_in_the_output(client: openai.OpenAI) -> None:
+    """Trimming it is refused (400 naming stop): openvino-genai failed the whole step, and every
+    stream in it, on this prompt."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.completions.create(model=LLM, prompt="hi", max_tokens=60, temperature=0, n=2, stop=["e"])
+    assert refused.value.body is not None and "stop" in str(refused.value.body)
+    answer = client.completions.create(
+        model=LLM,
+        prompt="hi",
+        max_tokens=60,
+        temperature=0,
+        n=2,
+        stop=["e"],
+        extra_body={"include_stop_str_in_output": True},
+    )
+    assert len(answer.choices) == 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import re
 import select
 import signal
 import socket
@@ -189,7 +190,7 @@ class Engine:
                 command.request_id, ov.Tensor(command.prompt_ids.reshape(1, -1)), config
             )
         except Exception as error:  # GenAI's own validation of the settings
-            self._failed.append(_failure(command.request_id, str(error)))
+            self._failed.append(_failure(command.request_id, genai_message(error)))
             return
         self._requests[command.request_id] = _Request(handle, command)
 
@@ -200,7 +201,7 @@ class Engine:
             log.exception("Continuous batching step failed")
             for request_id, request in self._requests.items():
                 request.handle.stop()
-                self._failed.append(_failure(request_id, f"the engine step failed: {error}"))
+                self._failed.append(_failure(request_id, f"the engine step failed: {genai_message(error)}"))
             self._requests.clear()
 
     def _report(self) -> None:
@@ -267,6 +268,14 @@ class Engine:
         for request in self._requests.values():
             request.handle.stop()
         self._requests.clear()
+
+
+_SOURCE_PLACE = re.compile(r"\s+at\s+\S+\.(?:hpp|cpp|h|cc):\d+:?\s*")
+
+
+def genai_message(error: BaseException) -> str:
+    """GenAI's message without the C++ build path it names (``failed at /home/.../x.hpp:221:``)."""
+    return " ".join(_SOURCE_PLACE.sub(": ", str(error)).split())
 
 
 def _failure(request_id: int, error: str) -> RequestStep:

@@ -26,6 +26,7 @@ from ovms_cli.servables.generative.engine import (
     EngineLoadError,
     Generation,
 )
+from ovms_cli.servables.generative.engine_process import genai_message
 from ovms_cli.servables.generative.engine_wire import config_fields
 from ovms_cli.servables.generative.graph_config import GenerativeConfig, Task, read_graph
 
@@ -155,11 +156,13 @@ def test_a_killed_engine_fails_its_generations_and_is_restarted(
         )
         texts = generation.texts()
         await anext(texts)
+        assert engine.load.running == 1
         os.kill(first, signal.SIGKILL)
         with pytest.raises(InternalError) as failed:
             async for _ in texts:
                 pass
         assert not engine.available  # restarting
+        assert engine.load == EngineLoad()  # its sequences and KV cache went with it
         deadline = time.monotonic() + WAIT_S
         while engine.pid is None:
             assert time.monotonic() < deadline, "the engine was not restarted"
@@ -209,3 +212,14 @@ def test_a_batch_decoded_with_special_tokens_prints_no_padding(llm: GenerativeCo
         str(tokenizer.decode(ids[:1])),
         str(tokenizer.decode(ids)),
     ]
+
+
+def test_genai_messages_lose_the_cpp_build_path() -> None:
+    raised = RuntimeError(
+        "Check 'm_generated_ids.size() >= n' failed at /home/jenkins/agent/workspace/b/repos/"
+        "openvino.genai/src/cpp/src/sequence_group.hpp:221:\nCannot remove more tokens than has been generated\n"
+    )
+    assert genai_message(raised) == (
+        "Check 'm_generated_ids.size() >= n' failed: Cannot remove more tokens than has been generated"
+    )
+    assert genai_message(ValueError("max_new_tokens must be positive")) == "max_new_tokens must be positive"
