@@ -198,6 +198,15 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None, chat
             "include_stop_str_in_output cannot be set to false if streaming is used",
         )
     n, best_of = _beams(fields, stream)
+    stop = _stop(fields.get("stop"))
+    if stop and best_of > 1 and not include_stop:
+        # openvino-genai 2026.4 fails the whole engine step trimming a stop string off a beam
+        # ("Cannot remove more tokens than has been generated"), and every generation in it with it
+        raise InvalidField(
+            "stop",
+            "stop with beam search (n or best_of > 1) needs include_stop_str_in_output: true "
+            "(OpenVINO GenAI cannot remove a stop string from beams)",
+        )
     return Sampling(
         n=n,
         best_of=best_of,
@@ -212,7 +221,7 @@ def _sampling(fields: dict[str, Any], stream: bool, max_tokens: int | None, chat
         length_penalty=_number(fields, "length_penalty", float("-inf"), float("inf")),
         frequency_penalty=_number(fields, "frequency_penalty", -2.0, 2.0),
         presence_penalty=_number(fields, "presence_penalty", -2.0, 2.0),
-        stop=_stop(fields.get("stop")),
+        stop=stop,
         seed=_unsigned(fields, "seed"),
         ignore_eos=_bool(fields, "ignore_eos", False) if "ignore_eos" in fields else None,
         include_stop_str_in_output=include_stop,

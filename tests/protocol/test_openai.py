@@ -50,6 +50,16 @@ def test_streams_keep_stop_strings_and_refuse_dropping_them() -> None:
     assert error.param == "include_stop_str_in_output"
 
 
+def test_stop_strings_with_beam_search_must_stay_in_the_output() -> None:
+    """openvino-genai fails the whole engine step trimming a stop string off a beam."""
+    beams = {"model": "m", "prompt": "x", "n": 2, "stop": ["e"]}
+    error = _refused(codec.parse_completion, beams)
+    assert error.param == "stop" and "include_stop_str_in_output" in error.message
+    kept = codec.parse_completion({**beams, "include_stop_str_in_output": True}).sampling
+    assert (kept.best_of, kept.stop, kept.include_stop_str_in_output) == (2, ("e",), True)
+    assert codec.parse_completion({"model": "m", "prompt": "x", "stop": ["e"]}).sampling.stop == ("e",)
+
+
 def test_include_usage_needs_stream() -> None:
     assert codec.parse_chat({**CHAT, "stream": True, "stream_options": {"include_usage": True}}).include_usage
     assert (

@@ -71,14 +71,39 @@ def release(
 
 
 def _decode(tokenizer: genai.Tokenizer, wanted: list[tuple[int, list[int], bool]]) -> list[str]:
-    """One ``decode`` per ``skip_special_tokens`` value; texts in ``wanted``'s order."""
+    """``decode_batch`` per ``skip_special_tokens`` value; texts in ``wanted``'s order."""
     texts = [""] * len(wanted)
     for skip in (True, False):
         group = [(slot, tokens) for slot, tokens, s in wanted if s is skip]
         if group:
-            decoded = tokenizer.decode([tokens for _, tokens in group], skip_special_tokens=skip)
+            decoded = decode_batch(tokenizer, [tokens for _, tokens in group], skip)
             for (slot, _), text in zip(group, decoded, strict=True):
-                texts[slot] = str(text)
+                texts[slot] = text
+    return texts
+
+
+def decode_batch(
+    tokenizer: genai.Tokenizer, sequences: Sequence[Sequence[int]], skip_special_tokens: bool
+) -> list[str]:
+    """Each sequence's text, in as few ``Tokenizer.decode`` calls as padding allows.
+
+    OpenVINO's batched decode pads the shorter sequences with the pad token, a special token: with
+    ``skip_special_tokens`` one call decodes them all, without it the padding would print (found by
+    the fresh-user check: ``'The<|endoftext|><|endoftext|>'``), so sequences of one length share a call.
+    """
+    if skip_special_tokens or len({len(s) for s in sequences}) <= 1:
+        return [
+            str(t)
+            for t in tokenizer.decode([list(s) for s in sequences], skip_special_tokens=skip_special_tokens)
+        ]
+    texts = [""] * len(sequences)
+    by_length: dict[int, list[int]] = {}
+    for index, sequence in enumerate(sequences):
+        by_length.setdefault(len(sequence), []).append(index)
+    for indices in by_length.values():
+        decoded = tokenizer.decode([list(sequences[i]) for i in indices], skip_special_tokens=False)
+        for index, text in zip(indices, decoded, strict=True):
+            texts[index] = str(text)
     return texts
 
 

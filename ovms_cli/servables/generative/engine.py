@@ -348,6 +348,7 @@ class ContinuousBatchingEngine:
         self._outbox.clear()
         child.sock.close()
         self._child = None
+        self.load = EngineLoad()  # its sequences and KV cache are gone with it
         error: ServingError
         if self._closing:
             error = Cancelled("Generation cancelled", "the server is shutting down")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import re
 import select
 import signal
 import socket
@@ -32,7 +33,13 @@ from pathlib import Path
 import openvino as ov
 import openvino_genai as genai
 
-from ovms_cli.servables.generative.detokenizer import IncrementalText, VocabularyBytes, release, token_pieces
+from ovms_cli.servables.generative.detokenizer import (
+    IncrementalText,
+    VocabularyBytes,
+    decode_batch,
+    release,
+    token_pieces,
+)
 from ovms_cli.servables.generative.engine_wire import (
     RECEIVE_BYTES,
     Add,
@@ -183,7 +190,7 @@ class Engine:
                 command.request_id, ov.Tensor(command.prompt_ids.reshape(1, -1)), config
             )
         except Exception as error:  # GenAI's own validation of the settings
-            self._failed.append(_failure(command.request_id, str(error)))
+            self._failed.append(_failure(command.request_id, genai_message(error)))
             return
         self._requests[command.request_id] = _Request(handle, command)
 
@@ -194,7 +201,7 @@ class Engine:
             log.exception("Continuous batching step failed")
             for request_id, request in self._requests.items():
                 request.handle.stop()
-                self._failed.append(_failure(request_id, f"the engine step failed: {error}"))
+                self._failed.append(_failure(request_id, f"the engine step failed: {genai_message(error)}"))
             self._requests.clear()
 
     def _report(self) -> None:
@@ -245,9 +252,9 @@ class Engine:
         if not ranked:
             return []
         skip = request.skip_special_tokens
-        texts = self._tokenizer.decode([s.generated_ids for s in ranked], skip_special_tokens=skip)
+        texts = decode_batch(self._tokenizer, [s.generated_ids for s in ranked], skip)
         for sequence, text in zip(ranked, texts, strict=True):
-            sequence.text = str(text)
+            sequence.text = text
         if request.log_probs:
             if self._vocabulary is None:
                 self._vocabulary = VocabularyBytes(self._tokenizer)
@@ -261,6 +268,14 @@ class Engine:
         for request in self._requests.values():
             request.handle.stop()
         self._requests.clear()
+
+
+_SOURCE_PLACE = re.compile(r"\s+at\s+\S+\.(?:hpp|cpp|h|cc):\d+:?\s*")
+
+
+def genai_message(error: BaseException) -> str:
+    """GenAI's message without the C++ build path it names (``failed at /home/.../x.hpp:221:``)."""
+    return " ".join(_SOURCE_PLACE.sub(": ", str(error)).split())
 
 
 def _failure(request_id: int, error: str) -> RequestStep:

@@ -18,7 +18,7 @@ from genai_models import LLM, greedy, scheduler
 
 from ovms_cli.errors import InternalError
 from ovms_cli.servables.generative.demo import write_generative_demo
-from ovms_cli.servables.generative.detokenizer import VocabularyBytes, token_pieces
+from ovms_cli.servables.generative.detokenizer import VocabularyBytes, decode_batch, token_pieces
 from ovms_cli.servables.generative.engine import (
     Cancelled,
     ContinuousBatchingEngine,
@@ -26,6 +26,7 @@ from ovms_cli.servables.generative.engine import (
     EngineLoadError,
     Generation,
 )
+from ovms_cli.servables.generative.engine_process import genai_message
 from ovms_cli.servables.generative.engine_wire import config_fields
 from ovms_cli.servables.generative.graph_config import GenerativeConfig, Task, read_graph
 
@@ -155,11 +156,13 @@ def test_a_killed_engine_fails_its_generations_and_is_restarted(
         )
         texts = generation.texts()
         await anext(texts)
+        assert engine.load.running == 1
         os.kill(first, signal.SIGKILL)
         with pytest.raises(InternalError) as failed:
             async for _ in texts:
                 pass
         assert not engine.available  # restarting
+        assert engine.load == EngineLoad()  # its sequences and KV cache went with it
         deadline = time.monotonic() + WAIT_S
         while engine.pid is None:
             assert time.monotonic() < deadline, "the engine was not restarted"
@@ -193,3 +196,30 @@ def test_token_bytes_of_characters_the_vocabulary_spells_in_bytes(llm: Generativ
     assert len(ids) > 2
     assert b"".join(raw for _, raw in pieces) == "é😀".encode()
     assert all(text == "".join(f"\\x{b:02x}" for b in raw) for text, raw in pieces if raw[0] >= 0x80)
+
+
+def test_a_batch_decoded_with_special_tokens_prints_no_padding(llm: GenerativeConfig) -> None:
+    """OpenVINO's batched decode pads short sequences with the pad token, which prints unless skipped."""
+    tokenizer = genai.Tokenizer(str(llm.models_path))
+    ids = [
+        int(t) for t in tokenizer.encode("The quick brown fox", add_special_tokens=False).input_ids.data[0]
+    ]
+    alone = [
+        str(tokenizer.decode(sequence, skip_special_tokens=False)) for sequence in (ids[:1], ids, ids[:1])
+    ]
+    assert decode_batch(tokenizer, [ids[:1], ids, ids[:1]], False) == alone
+    assert decode_batch(tokenizer, [ids[:1], ids], True) == [
+        str(tokenizer.decode(ids[:1])),
+        str(tokenizer.decode(ids)),
+    ]
+
+
+def test_genai_messages_lose_the_cpp_build_path() -> None:
+    raised = RuntimeError(
+        "Check 'm_generated_ids.size() >= n' failed at /home/jenkins/agent/workspace/b/repos/"
+        "openvino.genai/src/cpp/src/sequence_group.hpp:221:\nCannot remove more tokens than has been generated\n"
+    )
+    assert genai_message(raised) == (
+        "Check 'm_generated_ids.size() >= n' failed: Cannot remove more tokens than has been generated"
+    )
+    assert genai_message(ValueError("max_new_tokens must be positive")) == "max_new_tokens must be positive"
