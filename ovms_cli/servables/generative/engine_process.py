@@ -105,11 +105,11 @@ class _Request:
 
     __slots__ = ("handle", "log_probs", "partial", "returned", "skip_special_tokens", "stopped", "text")
 
-    def __init__(self, handle: genai.GenerationHandle, add: Add) -> None:
+    def __init__(self, handle: genai.GenerationHandle, config: genai.GenerationConfig, add: Add) -> None:
         self.handle = handle
-        self.log_probs = add.config.get("logprobs", 0) > 0
+        self.log_probs = config.logprobs > 0
         whole = detailed(add.config)
-        self.returned = max(1, add.config.get("num_return_sequences", 1)) if whole else 0
+        self.returned = max(1, config.num_return_sequences) if whole else 0
         self.skip_special_tokens = add.skip_special_tokens
         self.text = None if whole else IncrementalText(add.stream, add.skip_special_tokens)
         self.partial: dict[int, SequenceOutput] = {}
@@ -192,7 +192,7 @@ class Engine:
         except Exception as error:  # GenAI's own validation of the settings
             self._failed.append(_failure(command.request_id, genai_message(error)))
             return
-        self._requests[command.request_id] = _Request(handle, command)
+        self._requests[command.request_id] = _Request(handle, config, command)
 
     def _step(self) -> None:
         try:
